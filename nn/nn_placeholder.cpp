@@ -1,0 +1,1 @@
+// placeholder so the library target has a source until nn lands

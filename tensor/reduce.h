@@ -1,0 +1,43 @@
+/// \file
+/// \brief Reductions along axes (sum, mean, var, max, min, argmax), softmax and logsumexp.
+///
+/// `axes` lists the axes to reduce (negative values count from the end); an empty list
+/// reduces over all axes. With `keepdim` the reduced axes stay as extent 1, so the result
+/// broadcasts against the input: `x - mean(x, {-1}, true)` centres each row.
+///
+/// Softmax along an axis is computed stably as
+/// \f[ \mathrm{softmax}(x)_i = \frac{e^{x_i - m}}{\sum_j e^{x_j - m}}, \quad m = \max_j x_j, \f]
+/// and \f$\mathrm{logsumexp}(x) = m + \ln \sum_j e^{x_j - m}\f$.
+///
+/// Usage:
+/// \code
+///   Tensor p = softmax(scores, -1);            // scores: (B, H, Lq, Lk)
+///   Tensor mu = mean(x, {1, 2, 3}, true);      // x: (B, C, H, W) -> (B, 1, 1, 1)
+/// \endcode
+#pragma once
+
+#include <vector>
+
+#include "tensor/tensor_core.h"
+
+namespace tinydiff {
+
+Tensor sum(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdim = false);
+Tensor mean(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdim = false);
+/// Variance \f$\frac{1}{N - c}\sum (x - \bar x)^2\f$ with `correction` c: 1 (PyTorch's default,
+/// unbiased) or 0 (the population variance that normalisation layers use).
+Tensor var(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdim = false, int64_t correction = 1);
+Tensor max(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdim = false);
+Tensor min(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdim = false);
+/// Index (int64) of the largest element along `axis`; the first one on ties.
+Tensor argmax(const Tensor& x, int64_t axis, bool keepdim = false);
+
+Tensor softmax(const Tensor& x, int64_t axis);
+Tensor log_softmax(const Tensor& x, int64_t axis);
+Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim = false);
+
+/// Sums `x` down to `shape`, undoing a broadcast: axes that `shape` lacks or has as 1 are
+/// summed. This is the backward of broadcasting. Throws when `shape` does not broadcast to x.
+Tensor sum_to(const Tensor& x, const Shape& shape);
+
+}  // namespace tinydiff

@@ -1,0 +1,23 @@
+/// \file
+/// \brief The tensor library in one include: the Tensor class and every operation on it.
+///
+/// - tensor_core.h: the Tensor class, shapes, strides, views, factories
+/// - elementwise.h: broadcasting arithmetic, activations, comparisons
+/// - reduce.h: sum, mean, var, max, argmax, softmax, logsumexp
+/// - linalg.h: matmul, linear, GEMM (OpenBLAS)
+/// - conv.h: conv2d (im2col + GEMM) and its gradients, nearest upsampling
+/// - shape_ops.h: pad, concat, split, index_select, gather
+/// - random.h: the Philox generator
+/// - format.h: printing with fmt
+#pragma once
+
+#include "tensor/conv.h"
+#include "tensor/dispatch.h"
+#include "tensor/elementwise.h"
+#include "tensor/error.h"
+#include "tensor/format.h"
+#include "tensor/linalg.h"
+#include "tensor/random.h"
+#include "tensor/reduce.h"
+#include "tensor/shape_ops.h"
+#include "tensor/tensor_core.h"

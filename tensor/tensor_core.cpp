@@ -1,0 +1,561 @@
+// The Tensor class: storage, layout, views and copies. See tensor_core.h.
+#include "tensor/tensor_core.h"
+
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <optional>
+
+#include "tensor/dispatch.h"
+
+namespace tinydiff {
+
+Error::Error(std::string_view op, std::string_view message)
+    : std::runtime_error(fmt::format("{}: {}", op, message)), op_(op) {}
+
+int num_threads() { return omp_get_max_threads(); }
+
+int64_t dtype_size(DType dtype) {
+  switch (dtype) {
+    case DType::F32:
+      return 4;
+    case DType::F64:
+      return 8;
+    case DType::I64:
+      return 8;
+  }
+  return 0;
+}
+
+const char* dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::F32:
+      return "float32";
+    case DType::F64:
+      return "float64";
+    case DType::I64:
+      return "int64";
+  }
+  return "?";
+}
+
+std::string shape_str(const Shape& shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  if (shape.size() == 1) s += ",";
+  return s + ")";
+}
+
+int64_t shape_numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    TD_CHECK(d >= 0, "shape", fmt::format("negative extent in {}", shape_str(shape)));
+    TD_CHECK(d == 0 || n <= std::numeric_limits<int64_t>::max() / d, "shape",
+             fmt::format("element count of {} overflows int64", shape_str(shape)));
+    n *= d;
+  }
+  return n;
+}
+
+Shape contiguous_strides(const Shape& shape) {
+  Shape strides(shape.size());
+  int64_t s = 1;
+  for (int64_t i = static_cast<int64_t>(shape.size()) - 1; i >= 0; --i) {
+    strides[i] = s;
+    s *= std::max<int64_t>(shape[i], 1);
+  }
+  return strides;
+}
+
+// ---------------------------------------------------------------------------------------
+// Storage: 64-byte aligned so that AVX-512 loads of a row start on a cache line.
+
+Storage::Storage(int64_t bytes) : bytes_(bytes) {
+  TD_CHECK(bytes >= 0, "Storage", fmt::format("negative size {}", bytes));
+  const size_t rounded = static_cast<size_t>((bytes + 63) / 64 * 64);
+  if (rounded == 0) return;
+  data_ = std::aligned_alloc(64, rounded);
+  TD_CHECK(data_ != nullptr, "Storage", fmt::format("out of memory allocating {} bytes", bytes));
+}
+
+Storage::~Storage() { std::free(data_); }
+
+// ---------------------------------------------------------------------------------------
+// Construction
+
+Tensor::Tensor(std::shared_ptr<Storage> storage, DType dtype, Shape shape, Shape strides, int64_t offset)
+    : storage_(std::move(storage)),
+      dtype_(dtype),
+      shape_(std::move(shape)),
+      strides_(std::move(strides)),
+      offset_(offset),
+      numel_(shape_numel(shape_)) {}
+
+Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset) {
+  check_defined(base, "view");
+  TD_CHECK(shape.size() == strides.size(), "view", "shape and strides differ in rank");
+  // Bounds: the lowest and highest element addressed must lie inside the storage.
+  int64_t lo = offset, hi = offset;
+  bool empty = false;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == 0) empty = true;
+    if (shape[i] <= 0) continue;
+    const int64_t span = (shape[i] - 1) * strides[i];
+    if (span < 0)
+      lo += span;
+    else
+      hi += span;
+  }
+  const int64_t capacity = base.storage()->bytes() / dtype_size(base.dtype());
+  TD_CHECK(empty || (lo >= 0 && hi < std::max<int64_t>(capacity, 1)), "view",
+           fmt::format("view {} with strides {} at offset {} falls outside storage of {} elements", shape_str(shape),
+                       shape_str(strides), offset, capacity));
+  return Tensor(base.storage(), base.dtype(), std::move(shape), std::move(strides), offset);
+}
+
+Tensor Tensor::empty(const Shape& shape, DType dtype) {
+  const int64_t n = shape_numel(shape);
+  TD_CHECK(n <= std::numeric_limits<int64_t>::max() / 8, "empty", "tensor too large");
+  auto storage = std::make_shared<Storage>(n * dtype_size(dtype));
+  return Tensor(std::move(storage), dtype, shape, contiguous_strides(shape), 0);
+}
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  if (t.numel() > 0) std::memset(t.raw_data(), 0, static_cast<size_t>(t.numel() * dtype_size(dtype)));
+  return t;
+}
+
+Tensor Tensor::ones(const Shape& shape, DType dtype) { return full(shape, 1.0, dtype); }
+
+Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  t.fill_(value);
+  return t;
+}
+
+Tensor Tensor::scalar(double value, DType dtype) { return full({}, value, dtype); }
+
+Tensor Tensor::from_vector(const std::vector<double>& values, const Shape& shape, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  TD_CHECK(static_cast<int64_t>(values.size()) == t.numel(), "from_vector",
+           fmt::format("{} values given for shape {} ({} elements)", values.size(), shape_str(shape), t.numel()));
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    switch (dtype) {
+      case DType::F32:
+        t.data<float>()[i] = static_cast<float>(values[i]);
+        break;
+      case DType::F64:
+        t.data<double>()[i] = values[i];
+        break;
+      case DType::I64:
+        t.data<int64_t>()[i] = static_cast<int64_t>(values[i]);
+        break;
+    }
+  }
+  return t;
+}
+
+Tensor Tensor::from_indices(const std::vector<int64_t>& values, const Shape& shape) {
+  Tensor t = empty(shape, DType::I64);
+  TD_CHECK(static_cast<int64_t>(values.size()) == t.numel(), "from_indices",
+           fmt::format("{} values given for shape {} ({} elements)", values.size(), shape_str(shape), t.numel()));
+  if (!values.empty()) std::memcpy(t.raw_data(), values.data(), values.size() * sizeof(int64_t));
+  return t;
+}
+
+Tensor Tensor::arange(double start, double end, double step, DType dtype) {
+  TD_CHECK(step != 0.0, "arange", "step must be non-zero");
+  const double count = std::ceil((end - start) / step);
+  const int64_t n = count > 0 ? static_cast<int64_t>(count) : 0;
+  Tensor t = empty({n}, dtype);
+  for (int64_t i = 0; i < n; ++i) t.set({i}, start + static_cast<double>(i) * step);
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------
+// Metadata and access
+
+void check_defined(const Tensor& t, const char* op) {
+  TD_CHECK(t.defined(), op, "the tensor is undefined (default-constructed); give it a value first");
+}
+
+void check_floating(const Tensor& t, const char* op) {
+  check_defined(t, op);
+  TD_CHECK(t.dtype() != DType::I64, op,
+           fmt::format("expected a float32 or float64 tensor, got int64 with shape {}", shape_str(t.shape())));
+}
+
+int64_t Tensor::normalize_axis(int64_t axis, const char* op) const {
+  const int64_t n = dim();
+  TD_CHECK(axis >= -n && axis < n, op,
+           fmt::format("axis {} is out of range for a tensor of shape {} (valid: {} to {})", axis, shape_str(shape_),
+                       -n, n - 1));
+  return axis < 0 ? axis + n : axis;
+}
+
+int64_t Tensor::size(int64_t axis) const { return shape_[normalize_axis(axis, "size")]; }
+
+bool Tensor::is_contiguous() const noexcept {
+  int64_t expected = 1;
+  for (int64_t i = dim() - 1; i >= 0; --i) {
+    if (shape_[i] == 1) continue;
+    if (strides_[i] != expected) return false;
+    expected *= shape_[i];
+  }
+  return true;
+}
+
+void* Tensor::raw_data() const {
+  check_defined(*this, "data");
+  return static_cast<char*>(storage_->data()) + offset_ * dtype_size(dtype_);
+}
+
+template <>
+float* Tensor::data<float>() const {
+  TD_CHECK(dtype_ == DType::F32, "data", fmt::format("asked for float32 data of a {} tensor", dtype_name(dtype_)));
+  return static_cast<float*>(raw_data());
+}
+template <>
+double* Tensor::data<double>() const {
+  TD_CHECK(dtype_ == DType::F64, "data", fmt::format("asked for float64 data of a {} tensor", dtype_name(dtype_)));
+  return static_cast<double*>(raw_data());
+}
+template <>
+int64_t* Tensor::data<int64_t>() const {
+  TD_CHECK(dtype_ == DType::I64, "data", fmt::format("asked for int64 data of a {} tensor", dtype_name(dtype_)));
+  return static_cast<int64_t*>(raw_data());
+}
+
+namespace {
+// Element offset (relative to offset_) of a full index, bounds-checked.
+int64_t element_offset(const Tensor& t, const std::vector<int64_t>& index, const char* op) {
+  TD_CHECK(static_cast<int64_t>(index.size()) == t.dim(), op,
+           fmt::format("index has {} entries for a tensor of shape {}", index.size(), shape_str(t.shape())));
+  int64_t off = 0;
+  for (size_t i = 0; i < index.size(); ++i) {
+    TD_CHECK(index[i] >= 0 && index[i] < t.shape()[i], op,
+             fmt::format("index {} is out of range on axis {} of shape {}", index[i], i, shape_str(t.shape())));
+    off += index[i] * t.strides()[i];
+  }
+  return off;
+}
+
+double read_at(const Tensor& t, int64_t off) {
+  const char* base = static_cast<const char*>(t.raw_data());
+  switch (t.dtype()) {
+    case DType::F32:
+      return reinterpret_cast<const float*>(base)[off];
+    case DType::F64:
+      return reinterpret_cast<const double*>(base)[off];
+    case DType::I64:
+      return static_cast<double>(reinterpret_cast<const int64_t*>(base)[off]);
+  }
+  return 0.0;
+}
+
+void write_at(const Tensor& t, int64_t off, double v) {
+  char* base = static_cast<char*>(t.raw_data());
+  switch (t.dtype()) {
+    case DType::F32:
+      reinterpret_cast<float*>(base)[off] = static_cast<float>(v);
+      break;
+    case DType::F64:
+      reinterpret_cast<double*>(base)[off] = v;
+      break;
+    case DType::I64:
+      reinterpret_cast<int64_t*>(base)[off] = static_cast<int64_t>(v);
+      break;
+  }
+}
+
+// Calls f(src_offset, dst_linear_index) for every element of `t` in row-major order.
+template <typename F>
+void for_each_offset(const Tensor& t, F&& f) {
+  const int64_t n = t.numel(), nd = t.dim();
+  std::vector<int64_t> idx(static_cast<size_t>(nd), 0);
+  int64_t off = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    f(off, i);
+    for (int64_t d = nd - 1; d >= 0; --d) {
+      if (++idx[d] < t.shape()[d]) {
+        off += t.strides()[d];
+        break;
+      }
+      off -= (idx[d] - 1) * t.strides()[d];
+      idx[d] = 0;
+    }
+  }
+}
+}  // namespace
+
+double Tensor::at(const std::vector<int64_t>& index) const {
+  return read_at(*this, element_offset(*this, index, "at"));
+}
+
+void Tensor::set(const std::vector<int64_t>& index, double value) {
+  write_at(*this, element_offset(*this, index, "set"), value);
+}
+
+double Tensor::item() const {
+  check_defined(*this, "item");
+  TD_CHECK(numel_ == 1, "item", fmt::format("expected a tensor with one element, got shape {}", shape_str(shape_)));
+  return read_at(*this, 0);
+}
+
+std::vector<double> Tensor::to_vector() const {
+  check_defined(*this, "to_vector");
+  std::vector<double> out(static_cast<size_t>(numel_));
+  for_each_offset(*this, [&](int64_t off, int64_t i) { out[static_cast<size_t>(i)] = read_at(*this, off); });
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Views
+
+namespace {
+Shape infer_shape(const Shape& shape, int64_t numel, const Shape& from, const char* op) {
+  Shape out = shape;
+  int64_t known = 1, infer = -1;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (out[i] == -1) {
+      TD_CHECK(infer < 0, op, fmt::format("only one extent may be -1, got {}", shape_str(shape)));
+      infer = static_cast<int64_t>(i);
+    } else {
+      TD_CHECK(out[i] >= 0, op, fmt::format("negative extent in {}", shape_str(shape)));
+      known *= out[i];
+    }
+  }
+  if (infer >= 0) {
+    TD_CHECK(known > 0 && numel % known == 0, op,
+             fmt::format("cannot reshape {} ({} elements) to {}", shape_str(from), numel, shape_str(shape)));
+    out[infer] = numel / known;
+  }
+  TD_CHECK(shape_numel(out) == numel, op,
+           fmt::format("cannot reshape {} ({} elements) to {} ({} elements)", shape_str(from), numel, shape_str(shape),
+                       shape_numel(out)));
+  return out;
+}
+
+// Strides that let `t`'s data be seen with `shape` without copying, or empty when impossible
+// (the algorithm of PyTorch's computeStride: split/merge runs of axes that are contiguous
+// with each other).
+std::optional<Shape> view_strides(const Tensor& t, const Shape& shape) {
+  if (t.numel() == 0 || t.dim() == 0 || shape.empty()) {
+    if (t.is_contiguous()) return contiguous_strides(shape);
+    if (t.numel() <= 1) return contiguous_strides(shape);
+    return std::nullopt;
+  }
+  Shape out(shape.size());
+  int64_t view_d = static_cast<int64_t>(shape.size()) - 1;
+  int64_t chunk_base_stride = t.strides().back();
+  int64_t tensor_numel = 1, view_numel = 1;
+  for (int64_t d = t.dim() - 1; d >= 0; --d) {
+    tensor_numel *= t.shape()[d];
+    if (d == 0 || (t.shape()[d - 1] != 1 && t.strides()[d - 1] != tensor_numel * chunk_base_stride)) {
+      while (view_d >= 0 && (view_numel < tensor_numel || shape[view_d] == 1)) {
+        out[view_d] = view_numel * chunk_base_stride;
+        view_numel *= shape[view_d];
+        --view_d;
+      }
+      if (view_numel != tensor_numel) return std::nullopt;
+      if (d > 0) {
+        chunk_base_stride = t.strides()[d - 1];
+        tensor_numel = 1;
+        view_numel = 1;
+      }
+    }
+  }
+  if (view_d != -1) return std::nullopt;
+  return out;
+}
+}  // namespace
+
+Tensor Tensor::reshape(const Shape& shape) const {
+  check_defined(*this, "reshape");
+  const Shape target = infer_shape(shape, numel_, shape_, "reshape");
+  if (auto strides = view_strides(*this, target)) return make_view(*this, target, *strides, offset_);
+  return contiguous().view(target);
+}
+
+Tensor Tensor::view(const Shape& shape) const {
+  check_defined(*this, "view");
+  const Shape target = infer_shape(shape, numel_, shape_, "view");
+  auto strides = view_strides(*this, target);
+  TD_CHECK(strides.has_value(), "view",
+           fmt::format("a tensor of shape {} with strides {} cannot be viewed as {}; call contiguous() or "
+                       "reshape() instead",
+                       shape_str(shape_), shape_str(strides_), shape_str(target)));
+  return make_view(*this, target, *strides, offset_);
+}
+
+Tensor Tensor::permute(const std::vector<int64_t>& order) const {
+  check_defined(*this, "permute");
+  TD_CHECK(static_cast<int64_t>(order.size()) == dim(), "permute",
+           fmt::format("order has {} axes for a tensor of shape {}", order.size(), shape_str(shape_)));
+  Shape s(order.size()), st(order.size());
+  std::vector<bool> seen(order.size(), false);
+  for (size_t i = 0; i < order.size(); ++i) {
+    const int64_t a = normalize_axis(order[i], "permute");
+    TD_CHECK(!seen[a], "permute", fmt::format("axis {} appears twice in the order", a));
+    seen[a] = true;
+    s[i] = shape_[a];
+    st[i] = strides_[a];
+  }
+  return make_view(*this, s, st, offset_);
+}
+
+Tensor Tensor::transpose(int64_t axis0, int64_t axis1) const {
+  check_defined(*this, "transpose");
+  const int64_t a = normalize_axis(axis0, "transpose"), b = normalize_axis(axis1, "transpose");
+  Shape s = shape_, st = strides_;
+  std::swap(s[a], s[b]);
+  std::swap(st[a], st[b]);
+  return make_view(*this, s, st, offset_);
+}
+
+Tensor Tensor::slice(int64_t axis, int64_t start, int64_t end, int64_t step) const {
+  check_defined(*this, "slice");
+  const int64_t a = normalize_axis(axis, "slice");
+  TD_CHECK(step > 0, "slice", fmt::format("step must be positive, got {}", step));
+  const int64_t n = shape_[a];
+  if (start < 0) start += n;
+  if (end < 0) end += n;
+  start = std::clamp<int64_t>(start, 0, n);
+  end = std::clamp<int64_t>(end, start, n);
+  Shape s = shape_, st = strides_;
+  s[a] = (end - start + step - 1) / step;
+  st[a] = strides_[a] * step;
+  return make_view(*this, s, st, offset_ + start * strides_[a]);
+}
+
+Tensor Tensor::expand(const Shape& shape) const {
+  check_defined(*this, "expand");
+  TD_CHECK(shape.size() >= shape_.size(), "expand",
+           fmt::format("cannot expand {} to fewer axes {}", shape_str(shape_), shape_str(shape)));
+  const size_t lead = shape.size() - shape_.size();
+  Shape st(shape.size(), 0);
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i < lead) continue;
+    const int64_t have = shape_[i - lead];
+    if (have == shape[i]) {
+      st[i] = strides_[i - lead];
+    } else {
+      TD_CHECK(have == 1, "expand",
+               fmt::format("cannot expand {} to {}: axis {} has extent {} (only extent 1 can be expanded)",
+                           shape_str(shape_), shape_str(shape), i, have));
+    }
+  }
+  return make_view(*this, shape, st, offset_);
+}
+
+Tensor Tensor::unsqueeze(int64_t axis) const {
+  check_defined(*this, "unsqueeze");
+  const int64_t n = dim() + 1;
+  TD_CHECK(axis >= -n && axis < n, "unsqueeze",
+           fmt::format("axis {} out of range for inserting into shape {}", axis, shape_str(shape_)));
+  if (axis < 0) axis += n;
+  Shape s = shape_, st = strides_;
+  const int64_t stride = axis < dim() ? strides_[axis] * shape_[axis] : 1;
+  s.insert(s.begin() + axis, 1);
+  st.insert(st.begin() + axis, stride);
+  return make_view(*this, s, st, offset_);
+}
+
+Tensor Tensor::squeeze(int64_t axis) const {
+  check_defined(*this, "squeeze");
+  const int64_t a = normalize_axis(axis, "squeeze");
+  TD_CHECK(shape_[a] == 1, "squeeze",
+           fmt::format("axis {} of shape {} has extent {}, not 1", axis, shape_str(shape_), shape_[a]));
+  Shape s = shape_, st = strides_;
+  s.erase(s.begin() + a);
+  st.erase(st.begin() + a);
+  return make_view(*this, s, st, offset_);
+}
+
+Tensor Tensor::flatten(int64_t start_axis, int64_t end_axis) const {
+  check_defined(*this, "flatten");
+  if (dim() == 0) return reshape({1});
+  const int64_t a = normalize_axis(start_axis, "flatten"), b = normalize_axis(end_axis, "flatten");
+  TD_CHECK(a <= b, "flatten", fmt::format("start axis {} is after end axis {}", start_axis, end_axis));
+  Shape s(shape_.begin(), shape_.begin() + a);
+  int64_t m = 1;
+  for (int64_t i = a; i <= b; ++i) m *= shape_[i];
+  s.push_back(m);
+  s.insert(s.end(), shape_.begin() + b + 1, shape_.end());
+  return reshape(s);
+}
+
+// ---------------------------------------------------------------------------------------
+// Copies
+
+void Tensor::copy_(const Tensor& src) {
+  check_defined(*this, "copy_");
+  check_defined(src, "copy_");
+  const Tensor s = src.dim() == dim() && src.shape() == shape_ ? src : src.expand(shape_);
+  if (dtype_ == s.dtype() && is_contiguous() && s.is_contiguous()) {
+    if (numel_ > 0 && raw_data() != s.raw_data())
+      std::memmove(raw_data(), s.raw_data(), static_cast<size_t>(numel_ * dtype_size(dtype_)));
+    return;
+  }
+  // General strided copy with conversion. Gather source offsets in row-major order, then
+  // write destination offsets in the same order.
+  std::vector<int64_t> src_off(static_cast<size_t>(numel_));
+  for_each_offset(s, [&](int64_t off, int64_t i) { src_off[static_cast<size_t>(i)] = off; });
+  if (dtype_ == s.dtype() && dtype_ == DType::F32) {
+    const float* ps = s.data<float>();
+    float* pd = data<float>();
+    for_each_offset(*this, [&](int64_t off, int64_t i) { pd[off] = ps[src_off[static_cast<size_t>(i)]]; });
+  } else {
+    for_each_offset(*this,
+                    [&](int64_t off, int64_t i) { write_at(*this, off, read_at(s, src_off[static_cast<size_t>(i)])); });
+  }
+}
+
+void Tensor::fill_(double value) {
+  check_defined(*this, "fill_");
+  if (is_contiguous()) {
+    const int64_t n = numel_;
+    switch (dtype_) {
+      case DType::F32:
+        std::fill_n(data<float>(), n, static_cast<float>(value));
+        break;
+      case DType::F64:
+        std::fill_n(data<double>(), n, value);
+        break;
+      case DType::I64:
+        std::fill_n(data<int64_t>(), n, static_cast<int64_t>(value));
+        break;
+    }
+    return;
+  }
+  for_each_offset(*this, [&](int64_t off, int64_t) { write_at(*this, off, value); });
+}
+
+Tensor Tensor::contiguous() const {
+  check_defined(*this, "contiguous");
+  if (is_contiguous()) return *this;
+  return clone();
+}
+
+Tensor Tensor::clone() const {
+  check_defined(*this, "clone");
+  Tensor out = empty(shape_, dtype_);
+  out.copy_(*this);
+  return out;
+}
+
+Tensor Tensor::to(DType dtype) const {
+  check_defined(*this, "to");
+  if (dtype == dtype_ && is_contiguous()) return *this;
+  Tensor out = empty(shape_, dtype);
+  out.copy_(*this);
+  return out;
+}
+
+}  // namespace tinydiff
