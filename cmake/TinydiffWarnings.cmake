@@ -12,6 +12,13 @@ endfunction()
 
 if(TINYDIFF_NATIVE)
   add_compile_options(-march=native)
+  # GCC 12.2 (Debian 12) miscompiles some 256-bit constants when AVX-512 is enabled:
+  # std::vector<double>{1, 1, 0, 0} comes out as {1, 1, 1, 1} at -O2 (reproduced here; see
+  # tests/tensor/test_compiler_sanity.cpp). Our own kernels therefore stop at AVX2 with GCC
+  # before 13; OpenBLAS still picks its AVX-512 kernels at run time.
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
+    add_compile_options(-mno-avx512f)
+  endif()
 endif()
 if(TINYDIFF_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)

@@ -37,8 +37,10 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Sha
 
 /// Direct nested loops; same contract as conv2d.
 Tensor conv2d_naive(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride = 1, int64_t padding = 0);
+/// Direct loops; same contract as conv2d_backward_input.
 Tensor conv2d_backward_input_naive(const Tensor& grad_out, const Tensor& weight, const Shape& input_shape,
                                    int64_t stride, int64_t padding);
+/// Direct loops; same contract as conv2d_backward_weight.
 Tensor conv2d_backward_weight_naive(const Tensor& grad_out, const Tensor& x, const Shape& weight_shape, int64_t stride,
                                     int64_t padding);
 

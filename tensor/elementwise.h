@@ -65,6 +65,10 @@ Tensor gelu_tanh(const Tensor& x);
 Tensor clamp(const Tensor& x, double lo, double hi);
 
 // --- Comparisons and selection (results are 1.0 / 0.0 in the operands' dtype) -------------
+/// Elementwise comparisons: 1.0 where the relation holds, else 0.0; `eq` \f$a = b\f$,
+/// `ne` \f$a \ne b\f$, `lt` \f$a < b\f$, `le` \f$a \le b\f$, `gt` \f$a > b\f$, `ge` \f$a \ge b\f$.
+/// `b` broadcasts, or is a scalar `s`.
+///@{
 Tensor eq(const Tensor& a, const Tensor& b);
 Tensor ne(const Tensor& a, const Tensor& b);
 Tensor lt(const Tensor& a, const Tensor& b);
@@ -73,6 +77,7 @@ Tensor gt(const Tensor& a, const Tensor& b);
 Tensor ge(const Tensor& a, const Tensor& b);
 Tensor gt(const Tensor& a, double s);
 Tensor lt(const Tensor& a, double s);
+///@}
 /// `cond != 0 ? a : b`, all three broadcast together; `cond` has the dtype of `a` and `b`.
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 
@@ -91,6 +96,9 @@ double max_abs_diff(const Tensor& a, const Tensor& b);
 bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8);
 
 // --- Operators ----------------------------------------------------------------------------
+/// Arithmetic operators, shorthands for add, sub, mul, div and neg (with tensors or scalars,
+/// broadcasting as those do): `x * 2.0 + 1.0` is `add(mul(x, 2.0), 1.0)`.
+///@{
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
@@ -104,5 +112,6 @@ inline Tensor operator*(const Tensor& a, double s) { return mul(a, s); }
 inline Tensor operator*(double s, const Tensor& a) { return mul(a, s); }
 inline Tensor operator/(const Tensor& a, double s) { return div(a, s); }
 inline Tensor operator/(double s, const Tensor& a) { return div(s, a); }
+///@}
 
 }  // namespace tinydiff

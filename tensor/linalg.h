@@ -22,6 +22,7 @@
 
 namespace tinydiff {
 
+/// Matrix product with `torch.matmul`'s rules (see the file overview): (..., M, K) @ (..., K, N) -> (..., M, N).
 Tensor matmul(const Tensor& a, const Tensor& b);
 /// Reference triple loop with the same semantics as matmul (slow; tests and documentation).
 Tensor matmul_naive(const Tensor& a, const Tensor& b);

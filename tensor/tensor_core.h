@@ -61,7 +61,9 @@ class Storage {
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
 
+  /// Start of the block (nullptr when it holds 0 bytes).
   void* data() const noexcept { return data_; }
+  /// Size in bytes, as requested.
   int64_t bytes() const noexcept { return bytes_; }
 
  private:
@@ -78,8 +80,11 @@ class Tensor {
   // --- Factories (all return contiguous tensors) ---------------------------------------
   /// Uninitialised values.
   static Tensor empty(const Shape& shape, DType dtype = DType::F32);
+  /// All zeros.
   static Tensor zeros(const Shape& shape, DType dtype = DType::F32);
+  /// All ones.
   static Tensor ones(const Shape& shape, DType dtype = DType::F32);
+  /// Every element set to `value` (converted to the dtype).
   static Tensor full(const Shape& shape, double value, DType dtype = DType::F32);
   /// A 0-d tensor holding `value`.
   static Tensor scalar(double value, DType dtype = DType::F32);
@@ -91,18 +96,25 @@ class Tensor {
   static Tensor arange(double start, double end, double step = 1.0, DType dtype = DType::F32);
 
   // --- Metadata ----------------------------------------------------------------------
+  /// False for a default-constructed tensor (no storage).
   bool defined() const noexcept { return storage_ != nullptr; }
+  /// Element type.
   DType dtype() const noexcept { return dtype_; }
+  /// Extent of each axis, outermost first (empty for a 0-d tensor).
   const Shape& shape() const noexcept { return shape_; }
+  /// Elements to step in storage per index along each axis (0 for broadcast axes).
   const Shape& strides() const noexcept { return strides_; }
+  /// Position of element (0, ..., 0) in storage, in elements.
   int64_t offset() const noexcept { return offset_; }
   /// Number of axes.
   int64_t dim() const noexcept { return static_cast<int64_t>(shape_.size()); }
   /// Extent of `axis`; negative axes count from the end (-1 is the last).
   int64_t size(int64_t axis) const;
+  /// Number of elements (the product of the extents; 1 for a 0-d tensor).
   int64_t numel() const noexcept { return numel_; }
   /// True when the view is row-major with no gaps (the last axis has stride 1, ...).
   bool is_contiguous() const noexcept;
+  /// The shared storage (views of one tensor return the same pointer).
   const std::shared_ptr<Storage>& storage() const noexcept { return storage_; }
 
   /// Pointer to element (0, ..., 0), typed. Throws when T does not match dtype().
@@ -178,10 +190,13 @@ void check_floating(const Tensor& t, const char* op);
 /// Throws Error(op, ...) unless `t` is defined.
 void check_defined(const Tensor& t, const char* op);
 
+/// Float32 data; throws unless dtype() is F32.
 template <>
 float* Tensor::data<float>() const;
+/// Float64 data; throws unless dtype() is F64.
 template <>
 double* Tensor::data<double>() const;
+/// Int64 data; throws unless dtype() is I64.
 template <>
 int64_t* Tensor::data<int64_t>() const;
 
