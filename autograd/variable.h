@@ -47,17 +47,22 @@ class Variable {
   /// A leaf wrapping `value`; `requires_grad` makes backward() accumulate into grad().
   explicit Variable(Tensor value, bool requires_grad = false);
 
+  /// False for a default-constructed variable.
   bool defined() const noexcept { return impl_ != nullptr; }
   /// The value (forward result). Modifying it in place is allowed only on leaves (optimizers).
   const Tensor& value() const;
+  /// The value, writable in place (optimizer steps on leaves).
   Tensor& mutable_value();
   /// The accumulated gradient; undefined until a backward() reaches this leaf.
   const Tensor& grad() const;
+  /// True once a gradient has been accumulated (or set) and not cleared.
   bool has_grad() const;
+  /// Replaces the gradient (e.g. after clipping).
   void set_grad(Tensor g);
   /// Clears the gradient (it becomes undefined; the next backward starts from zero).
   void zero_grad();
 
+  /// True when backward() computes a gradient for this variable (or flows through it).
   bool requires_grad() const;
   /// Only on leaves: make backward() accumulate into this variable.
   void set_requires_grad(bool on);
@@ -74,11 +79,17 @@ class Variable {
   void backward(const Tensor& grad_output, bool retain_graph = false) const;
 
   // Shorthands for value() metadata.
+  /// value().shape()
   const Shape& shape() const { return value().shape(); }
+  /// value().dim()
   int64_t dim() const { return value().dim(); }
+  /// value().size(axis)
   int64_t size(int64_t axis) const { return value().size(axis); }
+  /// value().numel()
   int64_t numel() const { return value().numel(); }
+  /// value().dtype()
   DType dtype() const { return value().dtype(); }
+  /// value().item()
   double item() const { return value().item(); }
 
   /// Internal: a non-leaf produced by `node`. Used by make_result().
@@ -101,6 +112,7 @@ struct Node {
   std::function<std::vector<Tensor>(const Tensor& grad_output)> backward;
   /// Shape and dtype of the output, to check upstream gradients.
   Shape output_shape;
+  /// Dtype of the output.
   DType output_dtype = DType::F32;
   /// Set for leaf accumulators: the leaf whose grad this node accumulates into.
   std::weak_ptr<VariableImpl> leaf;
