@@ -1,1 +1,0 @@
-// placeholder so the library target has a source until diffusion lands

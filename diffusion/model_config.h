@@ -1,0 +1,59 @@
+/// \file
+/// \brief `ModelConfig`: the sizes of the text encoder and the U-Net, by name ("tiny", "small").
+///
+/// The reference config "tiny" is the architecture of the PyTorch peer used for benchmarks
+/// (`bench/torch_ref.py` of the project's shared folder): a U-Net with 32 base channels,
+/// channel multipliers (1, 2, 2), one ResBlock per level, self- and cross-attention at 8x8,
+/// GroupNorm with 8 groups, a 128-wide time embedding; a text encoder of width 128 with 2
+/// pre-LayerNorm transformer layers and 4 heads over a 256-word vocabulary and 16 tokens.
+/// With one image channel it has 1,292,001 parameters, like the PyTorch model.
+///
+/// Configs are stored in checkpoints as JSON (`to_json` / `model_config_from_json`), so a
+/// checkpoint rebuilds its own model.
+///
+/// Usage:
+/// \code
+///   ModelConfig cfg = model_config("tiny", 3);     // RGB images (Shapes)
+///   TextToImageModel model(cfg, gen);
+/// \endcode
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace tinydiff {
+
+/// Sizes of the text-to-image model.
+struct ModelConfig {
+  std::string name = "tiny";                         ///< the preset this came from
+  int64_t image_channels = 1;                        ///< 1 grayscale, 3 RGB
+  int64_t image_size = 32;                           ///< square images, divisible by 2^(levels-1)
+  int64_t base_channels = 32;                        ///< channels of the first level
+  std::vector<int64_t> channel_mults = {1, 2, 2};    ///< per-level multipliers of base_channels
+  int64_t blocks_per_level = 1;                      ///< ResBlocks per level (down and up)
+  std::vector<int64_t> attention_resolutions = {8};  ///< image sizes at which up-path levels attend
+  int64_t groups = 8;                                ///< GroupNorm groups
+  int64_t attention_heads = 4;                       ///< heads of the U-Net's attention blocks
+  int64_t text_width = 128;                          ///< d of the text encoder
+  int64_t text_layers = 2;                           ///< transformer layers
+  int64_t text_heads = 4;                            ///< heads of the text encoder
+  int64_t vocab_size = 256;                          ///< token embedding rows
+  int64_t max_length = 16;                           ///< tokens per prompt
+
+  /// Width of the time embedding: 4 x base_channels.
+  int64_t time_dim() const { return 4 * base_channels; }
+  /// Number of resolution levels.
+  int64_t levels() const { return static_cast<int64_t>(channel_mults.size()); }
+};
+
+/// The preset `name` ("tiny" or "small") for images with `image_channels` channels.
+/// Throws Error listing the presets for an unknown name.
+ModelConfig model_config(const std::string& name, int64_t image_channels = 1);
+/// Checks that the sizes fit together (divisibility by groups and heads, image size by 2^levels).
+void validate(const ModelConfig& config);
+/// JSON text of a config.
+std::string to_json(const ModelConfig& config);
+/// Parses to_json() output; throws Error naming the problem.
+ModelConfig model_config_from_json(const std::string& json);
+
+}  // namespace tinydiff
