@@ -7,26 +7,12 @@
 #include <random>
 
 #include "tensor/tensor.h"
+#include "test_util.h"
 
 using namespace tinydiff;
+using namespace tinydiff::test;
 
 namespace {
-
-Tensor randn(const Shape& shape, DType dtype, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<double> dist;
-  std::vector<double> v(static_cast<size_t>(shape_numel(shape)));
-  for (double& x : v) x = dist(rng);
-  return Tensor::from_vector(v, shape, dtype);
-}
-
-double max_abs_diff_of(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  const std::vector<double> va = a.to_vector(), vb = b.to_vector();
-  double m = 0.0;
-  for (size_t i = 0; i < va.size(); ++i) m = std::max(m, std::abs(va[i] - vb[i]));
-  return m;
-}
 
 // Tolerances: entries are sums of K products of N(0, 1) values (K <= 70 here), so the
 // float32 rounding error is about sqrt(K) * 6e-8 * |terms| ~ 1e-5; 2e-4 leaves margin while

@@ -10,20 +10,12 @@
 #include <random>
 
 #include "tensor/tensor.h"
+#include "test_util.h"
 
 using namespace tinydiff;
+using namespace tinydiff::test;
 
 namespace {
-
-const DType kFloatTypes[] = {DType::F32, DType::F64};
-
-Tensor random_tensor(const Shape& shape, DType dtype, uint64_t seed, double lo = -2.0, double hi = 2.0) {
-  std::mt19937_64 gen(seed);
-  std::uniform_real_distribution<double> u(lo, hi);
-  std::vector<double> v(static_cast<size_t>(shape_numel(shape)));
-  for (double& x : v) x = u(gen);
-  return Tensor::from_vector(v, shape, dtype);
-}
 
 std::vector<double> values(std::initializer_list<double> v) { return v; }
 

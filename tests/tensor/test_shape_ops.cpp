@@ -7,18 +7,12 @@
 #include <random>
 
 #include "tensor/tensor.h"
+#include "test_util.h"
 
 using namespace tinydiff;
+using namespace tinydiff::test;
 
 namespace {
-
-Tensor randn(const Shape& shape, DType dtype, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<double> dist;
-  std::vector<double> v(static_cast<size_t>(shape_numel(shape)));
-  for (double& x : v) x = dist(rng);
-  return Tensor::from_vector(v, shape, dtype);
-}
 
 Tensor randint(int64_t hi, const Shape& shape, uint32_t seed) {
   std::mt19937 rng(seed);
