@@ -19,14 +19,13 @@ Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias,
   const Shape x_shape = xv.shape(), w_shape = wv.shape();
   const bool need_b = bias.defined() && bias.requires_grad();
   // dx = col2im(w^T dy);  dw = dy cols(x)^T;  db_o = sum_{b,i,j} dy_{b,o,i,j}
-  return make_result("conv2d", y, {x, weight, bias},
-                     [x_saved, w_saved, x_shape, w_shape, need_b, stride, padding](const Tensor& g) {
-                       std::vector<Tensor> grads(3);
-                       if (w_saved.defined()) grads[0] = conv2d_backward_input(g, w_saved, x_shape, stride, padding);
-                       if (x_saved.defined()) grads[1] = conv2d_backward_weight(g, x_saved, w_shape, stride, padding);
-                       if (need_b) grads[2] = sum(g, {0, 2, 3});  // (Cout)
-                       return grads;
-                     });
+  return make_result(
+      "conv2d", y, {x, weight, bias}, [x_saved, w_saved, x_shape, w_shape, need_b, stride, padding](const Tensor& g) {
+        // All three in one pass over the images (tensor/conv.h)
+        Conv2dGrads d = conv2d_backward(g, x_saved, w_saved, x_shape, w_shape, stride, padding, w_saved.defined(),
+                                        x_saved.defined(), need_b);
+        return std::vector<Tensor>{d.input, d.weight, d.bias};  // (B, Cin, H, W), (Cout, Cin, kh, kw), (Cout)
+      });
 }
 
 Variable upsample_nearest2d(const Variable& x, int64_t scale) {

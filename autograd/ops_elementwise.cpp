@@ -10,6 +10,7 @@
 #include <numbers>
 
 #include "tensor/tensor.h"
+#include "tensor/vec_math.h"
 
 namespace tinydiff {
 
@@ -38,6 +39,24 @@ Tensor map_unary(const Tensor& x, const char* op, F f) {
     T* po = out.data<T>();
     parallel_for(x.numel(), 20, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) po[i] = f(px[i]);
+    });
+  });
+  return out;
+}
+
+/// A new contiguous tensor with f(a, b) for every element of two same-shaped tensors (a fused
+/// "upstream gradient times local derivative" pass).
+template <typename F>
+Tensor map_binary(const Tensor& a, const Tensor& b, const char* op, F f) {
+  const Tensor ac = a.contiguous(), bc = b.contiguous();
+  Tensor out = Tensor::empty(b.shape(), b.dtype());
+  dispatch_floating(b.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    const T* pa = ac.data<T>();
+    const T* pb = bc.data<T>();
+    T* po = out.data<T>();
+    parallel_for(b.numel(), 20, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) po[i] = f(pa[i], pb[i]);
     });
   });
   return out;
@@ -256,12 +275,12 @@ Variable relu(const Variable& x) {
 Variable silu(const Variable& x) {
   // y = x s with s = sigma(x), s' = s (1 - s):  dy/dx = s + x s (1 - s) = s (1 + x (1 - s))
   return make_result("silu", silu(x.value()), {x}, [xv = x.value()](const Tensor& g) {
-    const Tensor d = map_unary(xv, "silu", [](auto v) {
+    // x_bar = g s (1 + x (1 - s)), one vectorised pass (vsigmoid)
+    return std::vector<Tensor>{map_binary(g, xv, "silu", [](auto gv, auto v) {
       using T = decltype(v);
-      const T s = T(1) / (T(1) + std::exp(-v));
-      return s * (T(1) + v * (T(1) - s));
-    });
-    return std::vector<Tensor>{mul(g, d)};
+      const T s = vsigmoid(v);
+      return gv * (s * (T(1) + v * (T(1) - s)));
+    })};
   });
 }
 

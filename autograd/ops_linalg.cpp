@@ -82,13 +82,10 @@ Variable linear(const Variable& x, const Variable& weight, const Variable& bias)
   const Tensor w_saved = x.requires_grad() ? wv : Tensor();       // for dx
   const bool need_b = bias.defined() && bias.requires_grad();
   // dx = dy W;  dW = dy^T x summed over every leading axis;  db = sum_n dy_n.
-  return make_result("linear", y, {x, weight, bias}, [x_saved, w_saved, need_b, out, in](const Tensor& g) {
-    std::vector<Tensor> grads(3);
-    const Tensor g2 = g.reshape({-1, out});                // g2: (N, out), N = product of leading axes
-    if (w_saved.defined()) grads[0] = matmul(g, w_saved);  // (..., in)
-    if (x_saved.defined()) grads[1] = matmul(g2.transpose(0, 1), x_saved.reshape({-1, in}));  // (out, in)
-    if (need_b) grads[2] = sum(g2, {0});                                                      // (out)
-    return grads;
+  return make_result("linear", y, {x, weight, bias}, [x_saved, w_saved, need_b](const Tensor& g) {
+    // All three in one parallel region (tensor/linalg.h)
+    LinearGrads d = linear_backward(g, x_saved, w_saved, w_saved.defined(), x_saved.defined(), need_b);
+    return std::vector<Tensor>{d.input, d.weight, d.bias};  // (..., in), (out, in), (out)
   });
 }
 

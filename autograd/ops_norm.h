@@ -18,9 +18,17 @@
 ///       - \hat x_j \tfrac1n \sum_k \bar{\hat x}_k \hat x_k \right), \qquad
 ///     \bar\gamma_c = \sum_{j \in c} \bar y_j \hat x_j, \qquad \bar\beta_c = \sum_{j \in c} \bar y_j, \f]
 /// the parameter sums running over every group and position that uses channel c.
-/// The input gradient is computed in parallel over groups, the parameter gradients in
-/// parallel over channels (each output written by one thread; no atomics). `layer_norm_naive`
-/// and `group_norm_naive` compose the same maths from elementary ops,
+/// The backward is one pass over the groups, in parallel: it writes the input gradient and
+/// per-group partial sums of the parameter gradients, which are then added over the batch in a
+/// fixed order, in parallel over channels (each output written by one thread; no atomics).
+///
+/// `group_norm_silu` is \f$\mathrm{SiLU}(\mathrm{GroupNorm}(x))\f$, \f$u = z\,\sigma(z)\f$ with \f$z = y\f$
+/// above, the pair every U-Net ResBlock applies, fused: the forward writes u in the same pass,
+/// and the backward first forms \f$\bar z = \bar u\,\sigma(z)(1 + z(1 - \sigma(z)))\f$ (recomputing
+/// z from x, \f$\mu\f$, r, \f$\gamma\f$, \f$\beta\f$; z is never stored) and continues as above with
+/// \f$\bar y = \bar z\f$. Its oracle `group_norm_silu_naive` is `silu(group_norm_naive(...))`.
+///
+/// `layer_norm_naive` and `group_norm_naive` compose the same maths from elementary ops,
 /// `(x - mean(x)) * rsqrt(var(x, correction 0) + eps) * w + b`: the test oracles.
 ///
 /// Usage:
@@ -28,6 +36,7 @@
 ///   Variable h = layer_norm(x, gamma, beta);          // x: (B, L, D), gamma, beta: (D)
 ///   Variable z = group_norm(feat, 8, gn_w, gn_b);     // feat: (B, 64, H, W), gn_w, gn_b: (64)
 ///   Variable u = layer_norm(x, Variable(), Variable(), 1e-6);   // no affine parameters
+///   Variable a = group_norm_silu(feat, 8, gn_w, gn_b);          // silu(group_norm(...)), fused
 /// \endcode
 #pragma once
 
@@ -45,11 +54,19 @@ Variable layer_norm(const Variable& x, const Variable& weight, const Variable& b
 /// `groups`; weight, bias: (C) or undefined Variables. Returns the shape of x.
 Variable group_norm(const Variable& x, int64_t groups, const Variable& weight, const Variable& bias, double eps = 1e-5);
 
+/// \f$\mathrm{SiLU}(\mathrm{GroupNorm}(x))\f$ in one fused op (see the file overview); arguments as group_norm.
+Variable group_norm_silu(const Variable& x, int64_t groups, const Variable& weight, const Variable& bias,
+                         double eps = 1e-5);
+
 /// Reference layer_norm from elementary ops (mean, var, rsqrt, mul, add). Slow; the test oracle.
 Variable layer_norm_naive(const Variable& x, const Variable& weight, const Variable& bias, double eps = 1e-5);
 
 /// Reference group_norm from elementary ops on x reshaped to (B, G, -1). Slow; the test oracle.
 Variable group_norm_naive(const Variable& x, int64_t groups, const Variable& weight, const Variable& bias,
                           double eps = 1e-5);
+
+/// Reference group_norm_silu: `silu(group_norm_naive(x, groups, weight, bias, eps))`. The test oracle.
+Variable group_norm_silu_naive(const Variable& x, int64_t groups, const Variable& weight, const Variable& bias,
+                               double eps = 1e-5);
 
 }  // namespace tinydiff

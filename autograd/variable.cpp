@@ -5,6 +5,8 @@
 
 #include <unordered_map>
 
+#include "autograd/profiler.h"
+
 namespace tinydiff {
 
 struct VariableImpl {
@@ -92,6 +94,7 @@ bool any_requires_grad(const std::vector<Variable>& inputs) {
 
 Variable make_result(const char* name, Tensor value, const std::vector<Variable>& inputs,
                      std::function<std::vector<Tensor>(const Tensor& grad_output)> backward) {
+  if (detail::g_profiling) detail::profile_forward(name);
   if (!g_grad_enabled || !any_requires_grad(inputs)) return Variable(std::move(value), false);
   auto node = std::make_shared<Node>();
   node->name = name;
@@ -153,12 +156,16 @@ void Variable::backward(const Tensor& grad_output, bool retain_graph) const {
     adjoint.erase(n);
 
     if (auto leaf = n->leaf.lock()) {  // a leaf accumulator: grad += g
+      const double t0 = detail::g_profiling ? detail::profile_now_ms() : 0.0;
       if (g.defined()) {
         if (leaf->grad.defined())
           add_(leaf->grad, g);
+        else if (g.storage().use_count() == 1 && g.is_contiguous() && g.offset() == 0)
+          leaf->grad = std::move(g);  // nothing else refers to this memory: keep it, no copy
         else
           leaf->grad = g.clone();
       }
+      if (detail::g_profiling) detail::profile_backward(n->name, detail::profile_now_ms() - t0);
       continue;
     }
     if (n->name == "accumulate_grad") continue;  // its leaf no longer exists
@@ -169,7 +176,9 @@ void Variable::backward(const Tensor& grad_output, bool retain_graph) const {
 
     std::vector<Tensor> grads;
     if (g.defined()) {
+      const double t0 = detail::g_profiling ? detail::profile_now_ms() : 0.0;
       grads = n->backward(g);
+      if (detail::g_profiling) detail::profile_backward(n->name, detail::profile_now_ms() - t0);
       TD_CHECK(grads.size() == n->next.size(), "backward",
                fmt::format("op '{}' returned {} gradients for {} inputs", n->name, grads.size(), n->next.size()));
     }
@@ -186,10 +195,19 @@ void Variable::backward(const Tensor& grad_output, bool retain_graph) const {
                  fmt::format("op '{}' produced a gradient of shape {} for input {} of shape {}", n->name,
                              shape_str(gi.shape()), i, shape_str(next->output_shape)));
         auto it = adjoint.find(next);
-        if (it == adjoint.end() || !it->second.defined())
+        if (it == adjoint.end() || !it->second.defined()) {
           adjoint[next] = gi;
-        else
-          it->second = add(it->second, gi);
+        } else {
+          const double t0 = detail::g_profiling ? detail::profile_now_ms() : 0.0;
+          Tensor& acc = it->second;
+          // Sum the adjoints in place when no other tensor refers to acc's memory (a gradient
+          // an op returned for two inputs, or a value saved for a backward, must not change).
+          if (acc.storage().use_count() == 1 && acc.is_contiguous() && acc.dtype() == gi.dtype())
+            add_(acc, gi);
+          else
+            acc = add(acc, gi);
+          if (detail::g_profiling) detail::profile_backward("engine.accumulate", detail::profile_now_ms() - t0);
+        }
       } else {
         adjoint.try_emplace(next);  // keeps an undefined entry so the node still runs
       }

@@ -29,10 +29,10 @@ ResBlock::ResBlock(int64_t cin, int64_t cout, int64_t time_dim, int64_t groups, 
 
 Variable ResBlock::forward(const Variable& x, const Variable& temb) const {
   // x: (B, Cin, H, W), temb: (B, T)
-  Variable h = c1.forward(silu(n1.forward(x)));                          // h: (B, Cout, H, W)
+  Variable h = c1.forward(n1.forward_silu(x));                           // h: (B, Cout, H, W)
   Variable shift = unsqueeze(unsqueeze(t.forward(silu(temb)), -1), -1);  // shift: (B, Cout, 1, 1)
   h = add(h, shift);
-  h = c2.forward(silu(n2.forward(h)));  // h: (B, Cout, H, W)
+  h = c2.forward(n2.forward_silu(h));  // h: (B, Cout, H, W)
   return add(h, skip ? skip->forward(x) : x);
 }
 
@@ -150,7 +150,7 @@ Variable UNet::forward(const Variable& x, const Tensor& t, const Variable& ctx, 
     if (const AttnBlock* attn = up_attn.find(std::to_string(i))) h = attn->forward(h, ctx, mask);
     if (i > 0) h = upconv[static_cast<size_t>(k)].forward(upsample_nearest2d(h, 2));  // h: (B, c, 2x, 2x)
   }
-  return out.forward(silu(out_norm.forward(h)));  // (B, C, H, W)
+  return out.forward(out_norm.forward_silu(h));  // (B, C, H, W)
 }
 
 }  // namespace tinydiff

@@ -26,6 +26,13 @@ Variable GroupNorm::forward(const Variable& x) const {
   return group_norm(x, options_.num_groups, weight, bias, options_.eps);
 }
 
+Variable GroupNorm::forward_silu(const Variable& x) const {
+  TD_CHECK(x.dim() >= 2 && x.size(1) == options_.num_channels, "GroupNorm",
+           fmt::format("input of shape {}: expected (B, {}, ...)", shape_str(x.shape()), options_.num_channels));
+  // x: (B, C, *) -> (B, C, *)
+  return group_norm_silu(x, options_.num_groups, weight, bias, options_.eps);
+}
+
 LayerNorm::LayerNorm(const LayerNormOptions& options) : options_(options) {
   TD_CHECK(options.normalized_shape > 0, "LayerNorm",
            fmt::format("normalized_shape must be positive, got {}", options.normalized_shape));

@@ -45,6 +45,8 @@ class GroupNorm : public Module {
 
   /// x: (B, C, *) -> same shape.
   Variable forward(const Variable& x) const;
+  /// `silu(forward(x))` in one fused pass (group_norm_silu): x: (B, C, *) -> same shape.
+  Variable forward_silu(const Variable& x) const;
 
   /// The options given at construction.
   const GroupNormOptions& options() const { return options_; }

@@ -3,9 +3,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
+#include <type_traits>
 
 #include "tensor/dispatch.h"
 
@@ -222,9 +224,55 @@ AdamW::AdamW(std::vector<std::pair<std::string, Variable>> params, AdamWOptions 
            fmt::format("weight_decay must be >= 0, got {}", options.weight_decay));
 }
 
+namespace {
+// One parameter's AdamW update, with the scalars already cast to T (see AdamW::step).
+template <typename T>
+struct AdamWJob {
+  T* p;
+  const T* g;
+  T* m;
+  T* v;
+  int64_t n;
+  T decay, b1, one_minus_b1, b2, one_minus_b2, neg_step_size, bc2_sqrt, eps;
+
+  void run(int64_t begin, int64_t end) const {
+    for (int64_t j = begin; j < end; ++j) {
+      const T gj = g[j];
+      const T pj = p[j] * decay;                        // p *= 1 - lr * wd
+      const T mj = m[j] * b1 + one_minus_b1 * gj;       // m = b1 m + (1 - b1) g
+      const T vj = v[j] * b2 + one_minus_b2 * gj * gj;  // v = b2 v + (1 - b2) g^2
+      const T denom = std::sqrt(vj) / bc2_sqrt + eps;   // sqrt(v / bc2) + eps
+      m[j] = mj;
+      v[j] = vj;
+      p[j] = pj + neg_step_size * mj / denom;  // p -= lr / bc1 * m / denom
+    }
+  }
+};
+
+// Runs every job in one parallel loop over the concatenation of their elements (one fork-join
+// for the whole model instead of one per parameter). Each element is updated independently, so
+// the result does not depend on how the range is split.
+template <typename T>
+void run_adamw_jobs(const std::vector<AdamWJob<T>>& jobs) {
+  std::vector<int64_t> start(jobs.size() + 1, 0);
+  for (size_t i = 0; i < jobs.size(); ++i) start[i + 1] = start[i] + jobs[i].n;
+  parallel_for(start.back(), 12, [&](int64_t begin, int64_t end) {
+    size_t i = static_cast<size_t>(std::upper_bound(start.begin(), start.end(), begin) - start.begin()) - 1;
+    for (; i < jobs.size() && start[i] < end; ++i) {
+      const int64_t lo = std::max(begin, start[i]) - start[i], hi = std::min(end, start[i + 1]) - start[i];
+      jobs[i].run(lo, hi);
+    }
+  });
+}
+}  // namespace
+
 void AdamW::step() {
   NoGradGuard no_grad;
   const AdamWOptions& o = options_;
+  std::vector<AdamWJob<float>> jobs32;
+  std::vector<AdamWJob<double>> jobs64;
+  std::vector<Tensor> keep;  // contiguous gradients and work copies of non-contiguous parameters
+  std::vector<std::pair<Tensor*, Tensor>> write_back;
   for (size_t i = 0; i < params_.size(); ++i) {
     Variable& p = params_[i].second;
     if (!p.has_grad()) continue;
@@ -239,34 +287,37 @@ void AdamW::step() {
     // Scalars computed in double, as PyTorch does in Python, then cast to the tensor dtype.
     const double bias_correction1 = 1.0 - std::pow(o.beta1, static_cast<double>(s.step));
     const double bias_correction2 = 1.0 - std::pow(o.beta2, static_cast<double>(s.step));
-    update_in_place(p.mutable_value(), [&](Tensor& value) {
-      dispatch_floating(value.dtype(), "AdamW", [&](auto tag) {
-        using T = decltype(tag);
-        T* pp = value.data<T>();
-        const T* pg = g.data<T>();
-        T* pm = s.exp_avg.data<T>();
-        T* pv = s.exp_avg_sq.data<T>();
-        const T decay = static_cast<T>(1.0 - lr_ * o.weight_decay);
-        const T b1 = static_cast<T>(o.beta1), one_minus_b1 = static_cast<T>(1.0 - o.beta1);
-        const T b2 = static_cast<T>(o.beta2), one_minus_b2 = static_cast<T>(1.0 - o.beta2);
-        const T neg_step_size = static_cast<T>(-(lr_ / bias_correction1));
-        const T bc2_sqrt = static_cast<T>(std::sqrt(bias_correction2));
-        const T eps = static_cast<T>(o.eps);
-        parallel_for(value.numel(), 12, [&](int64_t begin, int64_t end) {
-          for (int64_t j = begin; j < end; ++j) {
-            const T gj = pg[j];
-            const T pj = pp[j] * decay;                       // p *= 1 - lr * wd
-            const T m = pm[j] * b1 + one_minus_b1 * gj;       // m = b1 m + (1 - b1) g
-            const T v = pv[j] * b2 + one_minus_b2 * gj * gj;  // v = b2 v + (1 - b2) g^2
-            const T denom = std::sqrt(v) / bc2_sqrt + eps;    // sqrt(v / bc2) + eps
-            pm[j] = m;
-            pv[j] = v;
-            pp[j] = pj + neg_step_size * m / denom;  // p -= lr / bc1 * m / denom
-          }
-        });
-      });
+    Tensor& value = p.mutable_value();
+    Tensor work = value;
+    if (!value.is_contiguous()) {  // parameters made by Module are contiguous; views are updated via a copy
+      work = value.clone();
+      write_back.emplace_back(&value, work);
+    }
+    keep.push_back(g);
+    dispatch_floating(value.dtype(), "AdamW", [&](auto tag) {
+      using T = decltype(tag);
+      AdamWJob<T> job{work.data<T>(),
+                      g.data<T>(),
+                      s.exp_avg.data<T>(),
+                      s.exp_avg_sq.data<T>(),
+                      value.numel(),
+                      static_cast<T>(1.0 - lr_ * o.weight_decay),
+                      static_cast<T>(o.beta1),
+                      static_cast<T>(1.0 - o.beta1),
+                      static_cast<T>(o.beta2),
+                      static_cast<T>(1.0 - o.beta2),
+                      static_cast<T>(-(lr_ / bias_correction1)),
+                      static_cast<T>(std::sqrt(bias_correction2)),
+                      static_cast<T>(o.eps)};
+      if constexpr (std::is_same_v<T, float>)
+        jobs32.push_back(job);
+      else
+        jobs64.push_back(job);
     });
   }
+  run_adamw_jobs(jobs32);
+  run_adamw_jobs(jobs64);
+  for (auto& [value, work] : write_back) value->copy_(work);
   ++step_count_;
 }
 

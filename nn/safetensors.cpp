@@ -164,21 +164,33 @@ Entry parse_entry(const std::string& name, const json& info, const std::string& 
   if (sh.size() > kSafetensorsMaxRank)
     fail(fmt::format("has rank {} (shape {}); at most {} axes are supported", sh.size(), sh.dump(),
                      kSafetensorsMaxRank));
+  constexpr uint64_t kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
   uint64_t numel = 1;
-  bool overflow = false;
+  uint64_t stride_span = 1;  // product of the non-zero extents: the row-major strides must fit in int64
+  bool overflow = false, stride_overflow = false;
   for (const json& d : sh) {
     if (!d.is_number_integer()) fail(fmt::format("shape must be an array of integers, got {}", sh.dump()));
     if (!d.is_number_unsigned()) fail(fmt::format("has a negative extent in shape {}", sh.dump()));
     const uint64_t v = d.get<uint64_t>();
-    if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) overflow = true;
+    if (v > kMax) overflow = true;
     // Checked product, left to right, as Tensor::empty and the reference implementation do.
-    if (v != 0 && numel > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) / v) overflow = true;
+    if (v != 0 && numel > kMax / v) overflow = true;
     numel *= v;
+    // A zero extent makes numel 0 but the other extents still multiply into the strides
+    // (shape (0, 2^62, 4) has a stride of 2^64); found by the limits tests, see
+    // tests/nn/test_fuzz_regressions.cpp.
+    if (v != 0 && stride_span > kMax / v) stride_overflow = true;
+    if (v != 0) stride_span *= v;
     e.shape.push_back(static_cast<int64_t>(v));
   }
   const uint64_t elem = static_cast<uint64_t>(dtype_size(e.dtype));
-  if (!overflow && numel > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) / elem) overflow = true;
+  if (!overflow && numel > kMax / elem) overflow = true;
   if (overflow) fail(fmt::format("has shape {} whose size in bytes overflows int64", sh.dump()));
+  if (stride_overflow)
+    fail(
+        fmt::format("has shape {} whose row-major strides overflow int64 (the product of its non-zero extents "
+                    "is too large)",
+                    sh.dump()));
   const uint64_t bytes = numel * elem;
 
   const json& off = info["data_offsets"];

@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
+#include "tensor/conv_winograd.h"
 #include "tensor/dispatch.h"
 #include "tensor/linalg.h"
 
@@ -177,9 +179,14 @@ void over_channels(const ConvDims& d, bool parallel, F&& f) {
   }
 }
 
-/// True when images should be spread over threads (each running single-threaded GEMMs);
-/// otherwise images run one after another and each GEMM uses every thread.
+/// True when images should be spread over threads as tasks (each running single-threaded
+/// GEMMs); otherwise images run one after another and each GEMM uses every thread.
 bool parallel_over_images(int64_t B) { return num_threads() > 1 && B >= num_threads(); }
+
+/// Number of image groups of the weight gradient: each group's partial sum is computed by one
+/// task and the partials are added in group order. Fixed by the batch size alone, so the result
+/// does not depend on the thread count or the schedule.
+int64_t weight_groups(int64_t B) { return std::min<int64_t>(B, 16); }
 
 }  // namespace
 
@@ -198,18 +205,26 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
                          shape_str(weight.shape()), d.Cout));
   }
   check_blas_is_openmp();
+  // 3x3, stride 1, padding 1 in float32: Winograd F(2x2, 3x3), 2.25x fewer flops (conv_winograd.h).
+  if (winograd_conv_applies(x.shape(), weight.shape(), stride, padding, x.dtype()))
+    return conv2d_winograd(x, weight, bias);
   const Tensor xc = x.contiguous();       // (B, Cin, H, W)
   const Tensor wc = weight.contiguous();  // (Cout, Cin, kh, kw) = (Cout, K) in memory
   const Tensor bc = bias.defined() ? bias.contiguous() : Tensor();
   Tensor y = Tensor::empty(d.out_shape(), x.dtype());  // (B, Cout, Ho, Wo)
   if (y.numel() == 0) return y;
   const int64_t K = d.K(), HWo = d.HWo();
+  const bool tasks = parallel_over_images(d.B);
+  // im2col buffers: one per thread (images as tasks) or one shared (images in sequence).
+  const int64_t nbuf = d.direct() ? 0 : (tasks ? num_threads() : 1);
+  Tensor cols_all = nbuf ? Tensor::empty({nbuf, K * HWo}, x.dtype()) : Tensor();
   dispatch_floating(x.dtype(), "conv2d", [&](auto tag) {
     using T = decltype(tag);
     const T* px = xc.template data<T>();
     const T* pw = wc.template data<T>();
     const T* pb = bc.defined() ? bc.template data<T>() : nullptr;
     T* py = y.template data<T>();
+    T* pcols = nbuf ? cols_all.template data<T>() : nullptr;
     // y_b (Cout, HWo) = bias + w (Cout, K) @ cols_b (K, HWo)
     auto image = [&](int64_t b, T* cols, bool parallel) {
       const T* xb = px + b * d.Cin * d.H * d.W;
@@ -220,133 +235,174 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
       // 1x1, stride 1, no padding: x_b (Cin, HW) is already the column matrix.
       gemm<T>(false, false, d.Cout, HWo, K, T(1), pw, K, d.direct() ? xb : cols, HWo, pb ? T(1) : T(0), yb, HWo);
     };
-    const int64_t image_flops = 2 * d.Cout * K * HWo;
-    if (parallel_over_images(d.B)) {
-      // Images over threads, each with its own cols buffer; GEMMs run single-threaded.
-      parallel_for(d.B, image_flops, [&](int64_t b0, int64_t b1) {
-        Tensor cols = d.direct() ? Tensor() : Tensor::empty({K, HWo}, x.dtype());
-        for (int64_t b = b0; b < b1; ++b) image(b, d.direct() ? nullptr : cols.template data<T>(), false);
-      });
+    if (tasks) {
+      // Images as tasks handed out one at a time; GEMMs run single-threaded.
+      parallel_tasks(d.B, 2 * d.Cout * K * HWo,
+                     [&](int64_t b, int t) { image(b, pcols ? pcols + t * K * HWo : nullptr, false); });
     } else {
       // Images one after another; im2col split over channels, GEMM threaded by OpenBLAS.
-      Tensor cols = d.direct() ? Tensor() : Tensor::empty({K, HWo}, x.dtype());
-      for (int64_t b = 0; b < d.B; ++b) image(b, d.direct() ? nullptr : cols.template data<T>(), true);
+      for (int64_t b = 0; b < d.B; ++b) image(b, pcols, true);
     }
   });
   return y;
 }
 
 // ---------------------------------------------------------------------------------------
-// Gradient w.r.t. the input: dx_b = col2im(w^T (K, Cout) @ g_b (Cout, HWo))
+// Backward: all three gradients in one pass over the images.
+//   dx_b = col2im(w^T (K, Cout) @ g_b (Cout, HWo))
+//   dw (Cout, K) = sum_b g_b (Cout, HWo) @ cols_b^T (HWo, K)
+//   db_o = sum_{b, i, j} g_{b,o,i,j}
+
+namespace {
+// conv2d_backward, with the op name used in error messages.
+Conv2dGrads backward_impl(const char* op, const Tensor& grad_out, const Tensor& x, const Tensor& weight,
+                          const Shape& input_shape, const Shape& weight_shape, int64_t stride, int64_t padding,
+                          bool need_input, bool need_weight, bool need_bias) {
+  const ConvDims d = conv_dims(op, input_shape, weight_shape, stride, padding);
+  check_grad_out(op, grad_out, d);
+  if (need_input) {
+    check_floating(weight, op);
+    TD_CHECK(weight.shape() == weight_shape, op,
+             fmt::format("weight has shape {}, expected {}", shape_str(weight.shape()), shape_str(weight_shape)));
+    check_same_dtype(op, grad_out, "grad_out", weight, "weight");
+  }
+  if (need_weight) {
+    check_floating(x, op);
+    TD_CHECK(x.shape() == input_shape, op,
+             fmt::format("input has shape {}, expected {}", shape_str(x.shape()), shape_str(input_shape)));
+    check_same_dtype(op, grad_out, "grad_out", x, "input");
+  }
+  check_blas_is_openmp();
+  if (need_input && winograd_backward_input_applies(input_shape, weight_shape, stride, padding, grad_out.dtype())) {
+    // Wide layers: the input gradient by Winograd (conv_winograd.h), the rest by im2col below.
+    Conv2dGrads rest;
+    if (need_weight || need_bias)
+      rest = backward_impl(op, grad_out, x, weight, input_shape, weight_shape, stride, padding, false, need_weight,
+                           need_bias);
+    rest.input = conv2d_winograd_backward_input(grad_out, weight, input_shape);
+    return rest;
+  }
+  const DType dt = grad_out.dtype();
+  const Tensor gc = grad_out.contiguous();                        // (B, Cout, Ho, Wo)
+  const Tensor wc = need_input ? weight.contiguous() : Tensor();  // (Cout, K)
+  const Tensor xc = need_weight ? x.contiguous() : Tensor();      // (B, Cin, H, W)
+  Conv2dGrads out;
+  if (need_input) out.input = Tensor::empty(input_shape, dt);  // (B, Cin, H, W); each image zeroed by its task
+  if (need_weight) out.weight = Tensor::empty(weight_shape, dt);
+  if (need_bias) out.bias = Tensor::empty({d.Cout}, dt);
+  const int64_t K = d.K(), HWo = d.HWo(), HW = d.H * d.W, CK = d.Cout * K;
+  if (gc.numel() == 0 || d.B == 0 || K == 0) {
+    for (Tensor* t : {&out.input, &out.weight, &out.bias})
+      if (t->defined()) t->fill_(0.0);
+    return out;
+  }
+  const bool tasks = parallel_over_images(d.B);
+  const int64_t groups = tasks ? weight_groups(d.B) : 1;
+  const int64_t nbuf = d.direct() ? 0 : (tasks ? num_threads() : 1);
+  // Scratch, allocated before any parallel region: im2col buffers, per-group partial sums.
+  Tensor cols_all = nbuf ? Tensor::empty({nbuf, K * HWo}, dt) : Tensor();
+  Tensor part_w = need_weight ? Tensor::empty({groups, CK}, dt) : Tensor();  // per group dw^T (K, Cout)
+  std::vector<double> part_b(need_bias ? static_cast<size_t>(groups * d.Cout) : 0, 0.0);
+  dispatch_floating(dt, op, [&](auto tag) {
+    using T = decltype(tag);
+    const T* pg = gc.template data<T>();
+    const T* pw = need_input ? wc.template data<T>() : nullptr;
+    const T* px = need_weight ? xc.template data<T>() : nullptr;
+    T* pdx = need_input ? out.input.template data<T>() : nullptr;
+    T* pdw = need_weight ? part_w.template data<T>() : nullptr;
+    T* pcols = nbuf ? cols_all.template data<T>() : nullptr;
+    // Images [b0, b1) of group gi, with im2col buffer `cols` (parallel: split im2col/col2im
+    // over channels, for the sequential path).
+    auto group = [&](int64_t gi, int64_t b0, int64_t b1, T* cols, bool parallel) {
+      T* acc = need_weight ? pdw + gi * CK : nullptr;
+      for (int64_t b = b0; b < b1; ++b) {
+        const T* gb = pg + b * d.Cout * HWo;
+        if (need_input) {
+          T* dxb = pdx + b * d.Cin * HW;
+          if (d.direct()) {  // 1x1, stride 1, no padding: the product is dx_b itself
+            gemm<T>(true, false, K, HWo, d.Cout, T(1), pw, K, gb, HWo, T(0), dxb, HWo);
+          } else {
+            gemm<T>(true, false, K, HWo, d.Cout, T(1), pw, K, gb, HWo, T(0), cols, HWo);
+            std::fill(dxb, dxb + d.Cin * HW, T(0));
+            over_channels(d, parallel, [&](int64_t c0, int64_t c1) { col2im(cols, d, c0, c1, dxb); });
+          }
+        }
+        if (need_weight) {
+          // acc holds dw^T (K, Cout) += cols_b (K, HWo) @ g_b^T (HWo, Cout): with the long K side
+          // as the GEMM's rows OpenBLAS runs much closer to its peak than with Cout rows.
+          const T* xb = px + b * d.Cin * HW;
+          if (!d.direct()) over_channels(d, parallel, [&](int64_t c0, int64_t c1) { im2col(xb, d, c0, c1, cols); });
+          gemm<T>(false, true, K, d.Cout, HWo, T(1), d.direct() ? xb : cols, HWo, gb, HWo, b == b0 ? T(0) : T(1), acc,
+                  d.Cout);
+        }
+        if (need_bias) {
+          double* pb = part_b.data() + gi * d.Cout;
+          for (int64_t o = 0; o < d.Cout; ++o) {
+            const T* go = gb + o * HWo;
+            double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // 8 partial sums: vectorised, fixed order
+            int64_t j = 0;
+            for (; j + 8 <= HWo; j += 8)
+              for (int k = 0; k < 8; ++k) lanes[k] += static_cast<double>(go[j + k]);
+            for (; j < HWo; ++j) lanes[0] += static_cast<double>(go[j]);
+            pb[o] += ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+          }
+        }
+      }
+    };
+    if (tasks) {
+      parallel_tasks(groups, 4 * d.Cout * K * HWo * ((d.B + groups - 1) / groups), [&](int64_t gi, int t) {
+        group(gi, gi * d.B / groups, (gi + 1) * d.B / groups, pcols ? pcols + t * K * HWo : nullptr, false);
+      });
+    } else {
+      group(0, 0, d.B, pcols, true);
+    }
+    // Partials (each dw^T, (K, Cout)) added in group order (deterministic) and transposed into
+    // dw (Cout, K), in parallel over dw's rows.
+    if (need_weight) {
+      T* dw = out.weight.template data<T>();
+      parallel_for(d.Cout, groups * K, [&](int64_t o0, int64_t o1) {
+        for (int64_t o = o0; o < o1; ++o)
+          for (int64_t k = 0; k < K; ++k) {
+            T s = pdw[k * d.Cout + o];
+            for (int64_t gi = 1; gi < groups; ++gi) s += pdw[gi * CK + k * d.Cout + o];
+            dw[o * K + k] = s;
+          }
+      });
+    }
+    if (need_bias) {
+      T* db = out.bias.template data<T>();
+      for (int64_t o = 0; o < d.Cout; ++o) {
+        double s = 0;
+        for (int64_t gi = 0; gi < groups; ++gi) s += part_b[static_cast<size_t>(gi * d.Cout + o)];
+        db[o] = static_cast<T>(s);
+      }
+    }
+  });
+  return out;
+}
+}  // namespace
+
+Conv2dGrads conv2d_backward(const Tensor& grad_out, const Tensor& x, const Tensor& weight, const Shape& input_shape,
+                            const Shape& weight_shape, int64_t stride, int64_t padding, bool need_input,
+                            bool need_weight, bool need_bias) {
+  return backward_impl("conv2d_backward", grad_out, x, weight, input_shape, weight_shape, stride, padding, need_input,
+                       need_weight, need_bias);
+}
 
 Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const Shape& input_shape, int64_t stride,
                              int64_t padding) {
-  const char* op = "conv2d_backward_input";
-  check_floating(weight, op);
-  const ConvDims d = conv_dims(op, input_shape, weight.shape(), stride, padding);
-  check_grad_out(op, grad_out, d);
-  check_same_dtype(op, grad_out, "grad_out", weight, "weight");
-  check_blas_is_openmp();
-  const Tensor gc = grad_out.contiguous();                 // (B, Cout, Ho, Wo)
-  const Tensor wc = weight.contiguous();                   // (Cout, K)
-  Tensor dx = Tensor::zeros(input_shape, weight.dtype());  // (B, Cin, H, W)
-  if (dx.numel() == 0 || gc.numel() == 0) return dx;
-  const int64_t K = d.K(), HWo = d.HWo(), HW = d.H * d.W;
-  dispatch_floating(weight.dtype(), op, [&](auto tag) {
-    using T = decltype(tag);
-    const T* pg = gc.template data<T>();
-    const T* pw = wc.template data<T>();
-    T* pdx = dx.template data<T>();
-    // Per image: cols (K, HWo) = w^T @ g_b, then col2im (for 1x1, stride 1, no padding the
-    // product is dx_b itself).
-    auto image = [&](int64_t b, T* cols, bool parallel) {
-      const T* gb = pg + b * d.Cout * HWo;
-      T* dxb = pdx + b * d.Cin * HW;
-      gemm<T>(true, false, K, HWo, d.Cout, T(1), pw, K, gb, HWo, T(0), d.direct() ? dxb : cols, HWo);
-      if (!d.direct()) over_channels(d, parallel, [&](int64_t c0, int64_t c1) { col2im(cols, d, c0, c1, dxb); });
-    };
-    const int64_t image_flops = 2 * d.Cout * K * HWo;
-    if (parallel_over_images(d.B)) {
-      parallel_for(d.B, image_flops, [&](int64_t b0, int64_t b1) {
-        Tensor cols = d.direct() ? Tensor() : Tensor::empty({K, HWo}, weight.dtype());  // this thread's buffer
-        for (int64_t b = b0; b < b1; ++b) image(b, d.direct() ? nullptr : cols.template data<T>(), false);
-      });
-    } else {
-      Tensor cols = d.direct() ? Tensor() : Tensor::empty({K, HWo}, weight.dtype());
-      for (int64_t b = 0; b < d.B; ++b) image(b, d.direct() ? nullptr : cols.template data<T>(), true);
-    }
-  });
-  return dx;
+  check_floating(weight, "conv2d_backward_input");
+  return backward_impl("conv2d_backward_input", grad_out, Tensor(), weight, input_shape, weight.shape(), stride,
+                       padding, true, false, false)
+      .input;
 }
-
-// ---------------------------------------------------------------------------------------
-// Gradient w.r.t. the weight: dw (Cout, K) = sum_b g_b (Cout, HWo) @ cols_b^T (HWo, K)
 
 Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Shape& weight_shape, int64_t stride,
                               int64_t padding) {
-  const char* op = "conv2d_backward_weight";
-  check_floating(x, op);
-  const ConvDims d = conv_dims(op, x.shape(), weight_shape, stride, padding);
-  check_grad_out(op, grad_out, d);
-  check_same_dtype(op, grad_out, "grad_out", x, "input");
-  check_blas_is_openmp();
-  const Tensor gc = grad_out.contiguous();             // (B, Cout, Ho, Wo)
-  const Tensor xc = x.contiguous();                    // (B, Cin, H, W)
-  Tensor dw = Tensor::zeros(weight_shape, x.dtype());  // (Cout, Cin, kh, kw) = (Cout, K)
-  if (dw.numel() == 0 || d.B == 0) return dw;
-  const int64_t K = d.K(), HWo = d.HWo(), CK = d.Cout * K;
-  dispatch_floating(x.dtype(), op, [&](auto tag) {
-    using T = decltype(tag);
-    const T* pg = gc.template data<T>();
-    const T* px = xc.template data<T>();
-    T* pdw = dw.template data<T>();
-    // Accumulates images [b0, b1) into acc (Cout, K): acc (+)= g_b (Cout, HWo) @ cols_b^T (HWo, K),
-    // overwriting acc with the first product.
-    auto accumulate = [&](int64_t b0, int64_t b1, T* acc, T* cols, bool parallel) {
-      for (int64_t b = b0; b < b1; ++b) {
-        const T* xb = px + b * d.Cin * d.H * d.W;
-        if (!d.direct()) over_channels(d, parallel, [&](int64_t c0, int64_t c1) { im2col(xb, d, c0, c1, cols); });
-        gemm<T>(false, true, d.Cout, K, HWo, T(1), pg + b * d.Cout * HWo, HWo, d.direct() ? xb : cols, HWo,
-                b == b0 ? T(0) : T(1), acc, K);
-      }
-    };
-    if (parallel_over_images(d.B)) {
-      // Thread t sums its contiguous chunk of images into partial[t]; the partials are then
-      // added in the fixed order t = 0, 1, ...: deterministic for a thread count, no atomics.
-      const int nt_max = num_threads();
-      Tensor partial = Tensor::empty({nt_max, CK}, x.dtype());
-      // Per-thread im2col buffers, allocated here so nothing inside the parallel region throws.
-      Tensor cols_all = d.direct() ? Tensor() : Tensor::empty({nt_max, K * HWo}, x.dtype());
-      T* pp = partial.template data<T>();
-      T* pcols = d.direct() ? nullptr : cols_all.template data<T>();
-      int used = 1;
-#pragma omp parallel num_threads(nt_max)
-      {
-        const int nt = omp_get_num_threads(), t = omp_get_thread_num();
-#pragma omp single
-        used = nt;
-        const int64_t chunk = (d.B + nt - 1) / nt;
-        const int64_t b0 = std::min<int64_t>(t * chunk, d.B), b1 = std::min<int64_t>(b0 + chunk, d.B);
-        T* acc = pp + t * CK;
-        if (b0 >= b1) {
-          std::fill(acc, acc + CK, T(0));
-        } else {
-          accumulate(b0, b1, acc, d.direct() ? nullptr : pcols + t * K * HWo, false);
-        }
-      }
-      parallel_for(CK, used, [&](int64_t e0, int64_t e1) {
-        for (int64_t e = e0; e < e1; ++e) {
-          T s = pp[e];
-          for (int t = 1; t < used; ++t) s += pp[t * CK + e];
-          pdw[e] = s;
-        }
-      });
-    } else {
-      Tensor cols = d.direct() ? Tensor() : Tensor::empty({K, HWo}, x.dtype());
-      accumulate(0, d.B, pdw, d.direct() ? nullptr : cols.template data<T>(), true);
-    }
-  });
-  return dw;
+  check_floating(x, "conv2d_backward_weight");
+  return backward_impl("conv2d_backward_weight", grad_out, x, Tensor(), x.shape(), weight_shape, stride, padding, false,
+                       true, false)
+      .weight;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -449,12 +505,19 @@ Tensor upsample_nearest2d(const Tensor& x, int64_t scale) {
     using T = decltype(tag);
     const T* px = xc.template data<T>();
     T* py = y.template data<T>();
-    // One task per output row (bc, i): it reads input row (bc, i / s).
-    parallel_for(BC * Ho, Wo, [&](int64_t r0, int64_t r1) {
+    // One task per input row (bc, i): it writes output row (bc, s i) element by element and
+    // copies it to the s - 1 rows below.
+    parallel_for(BC * H, scale * Wo, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
-        const T* src = px + (r / Ho) * H * W + (r % Ho / scale) * W;
-        T* dst = py + r * Wo;
-        for (int64_t j = 0; j < Wo; ++j) dst[j] = src[j / scale];
+        const T* src = px + r * W;
+        T* dst = py + r * scale * Wo;  // input row r = (bc, i) -> output rows (bc, s i + a)
+        if (scale == 2) {
+          for (int64_t j = 0; j < W; ++j) dst[2 * j] = dst[2 * j + 1] = src[j];
+        } else {
+          for (int64_t j = 0; j < W; ++j)
+            for (int64_t a = 0; a < scale; ++a) dst[j * scale + a] = src[j];
+        }
+        for (int64_t a = 1; a < scale; ++a) std::memcpy(dst + a * Wo, dst, static_cast<size_t>(Wo) * sizeof(T));
       }
     });
   });
@@ -483,11 +546,16 @@ Tensor upsample_nearest2d_backward(const Tensor& grad_out, int64_t scale) {
       for (int64_t r = r0; r < r1; ++r) {
         const T* block = pg + (r / H) * Ho * Wo + (r % H) * scale * Wo;  // first of the s grad rows
         T* dst = pdx + r * W;
-        for (int64_t j = 0; j < W; ++j) {
-          T s = T(0);
-          for (int64_t a = 0; a < scale; ++a)
-            for (int64_t bcol = 0; bcol < scale; ++bcol) s += block[a * Wo + j * scale + bcol];
-          dst[j] = s;
+        // dst[j] = sum over a, then bcol, of block[a Wo + j s + bcol] (the same order for every j)
+        std::fill(dst, dst + W, T(0));
+        for (int64_t a = 0; a < scale; ++a) {
+          const T* g = block + a * Wo;
+          if (scale == 2) {
+            for (int64_t j = 0; j < W; ++j) dst[j] = (dst[j] + g[2 * j]) + g[2 * j + 1];
+          } else {
+            for (int64_t j = 0; j < W; ++j)
+              for (int64_t bcol = 0; bcol < scale; ++bcol) dst[j] += g[j * scale + bcol];
+          }
         }
       }
     });

@@ -35,6 +35,22 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const
 Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Shape& weight_shape, int64_t stride,
                               int64_t padding);
 
+/// The gradients of conv2d w.r.t. its input, weight and bias (undefined when not asked for).
+struct Conv2dGrads {
+  Tensor input;   ///< (B, Cin, H, W)
+  Tensor weight;  ///< (Cout, Cin, kh, kw)
+  Tensor bias;    ///< (Cout)
+};
+
+/// Every gradient asked for in one pass over the images (one parallel region: images, or fixed
+/// groups of images for the weight and bias sums, as tasks with single-threaded GEMMs; the
+/// group partials are added in group order, so results do not depend on the thread count).
+/// `x` is read only when need_weight, `weight` only when need_input (either may otherwise be
+/// undefined). grad_out: (B, Cout, Hout, Wout); db_o = sum over b, i, j of grad_out.
+Conv2dGrads conv2d_backward(const Tensor& grad_out, const Tensor& x, const Tensor& weight, const Shape& input_shape,
+                            const Shape& weight_shape, int64_t stride, int64_t padding, bool need_input,
+                            bool need_weight, bool need_bias);
+
 /// Direct nested loops; same contract as conv2d.
 Tensor conv2d_naive(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride = 1, int64_t padding = 0);
 /// Direct loops; same contract as conv2d_backward_input.

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "tensor/dispatch.h"
+#include "tensor/vec_math.h"
 
 namespace tinydiff {
 
@@ -270,12 +271,10 @@ T min_nan(T a, T b) {
 }
 
 // Sigmoid without overflow: with e = exp(-|x|) <= 1, sigma(x) = 1/(1+e) for x >= 0 and
-// e/(1+e) for x < 0.
+// e/(1+e) for x < 0 (vsigmoid in vec_math.h: vectorised for float).
 template <typename T>
 T sigmoid_stable(T x) {
-  const T e = std::exp(-std::abs(x));
-  const T r = T(1) / (T(1) + e);
-  return x >= T(0) ? r : e * r;
+  return vsigmoid(x);
 }
 
 }  // namespace

@@ -195,6 +195,14 @@ std::optional<int64_t> stacked_row_stride(const Tensor& t) {
   return inner;
 }
 
+// Number of row blocks a GEMM over `rows` rows is cut into when run as tasks: about four per
+// thread, at least 32 rows a block; 1 (one GEMM, threaded by OpenBLAS) with one thread.
+int64_t row_blocks(int64_t rows) {
+  const int64_t nt = num_threads();
+  if (nt == 1) return 1;
+  return std::max<int64_t>(1, std::min<int64_t>(4 * nt, rows / 32));
+}
+
 // Per-matrix work below which the batch loop runs in parallel with single-threaded GEMMs.
 constexpr int64_t kSmallGemmFlops = int64_t{1} << 25;
 
@@ -331,19 +339,105 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   dispatch_floating(x.dtype(), "linear", [&](auto tag) {
     using T = decltype(tag);
     T* py = y.template data<T>();
-    T beta = T(0);
-    if (bc.defined()) {  // y rows start as the bias; the GEMM adds x W^T (beta = 1)
-      const T* pb = bc.template data<T>();
-      parallel_for(rows, out_f, [&](int64_t r0, int64_t r1) {
+    const T* pb = bc.defined() ? bc.template data<T>() : nullptr;
+    const T* px = x2.template data<T>();
+    const T* pw = w.template data<T>();
+    // y rows [r0, r1) = bias + x rows @ W^T (W stored row-major needs trans_b). x's rows are
+    // x2 + r * ld when row-major, columns of the stored transpose otherwise.
+    auto block = [&](int64_t r0, int64_t r1) {
+      if (pb)
         for (int64_t r = r0; r < r1; ++r) std::copy(pb, pb + out_f, py + r * out_f);
-      });
-      beta = T(1);
-    }
-    // y (N, out) = x (N, in) @ W^T (in, out): W stored row-major needs trans_b.
-    gemm<T>(lx->trans, !lw->trans, rows, out_f, in_f, T(1), x2.template data<T>(), lx->ld, w.template data<T>(), lw->ld,
-            beta, py, out_f);
+      const T* xa = lx->trans ? px + r0 : px + r0 * lx->ld;
+      gemm<T>(lx->trans, !lw->trans, r1 - r0, out_f, in_f, T(1), xa, lx->ld, pw, lw->ld, pb ? T(1) : T(0),
+              py + r0 * out_f, out_f);
+    };
+    const int64_t nb = row_blocks(rows);
+    // Row blocks as tasks with single-threaded GEMMs (one parallel region); a single block
+    // runs on the calling thread, where the GEMM may use every thread.
+    parallel_tasks(nb, 2 * (rows / nb) * out_f * in_f,
+                   [&](int64_t i, int) { block(i * rows / nb, (i + 1) * rows / nb); });
   });
   return y.reshape(out_shape);
+}
+
+LinearGrads linear_backward(const Tensor& grad_out, const Tensor& x, const Tensor& weight, bool need_input,
+                            bool need_weight, bool need_bias) {
+  const char* op = "linear_backward";
+  check_floating(grad_out, op);
+  TD_CHECK(grad_out.dim() >= 1, op,
+           fmt::format("expected grad_out of shape (..., out), got {}", shape_str(grad_out.shape())));
+  const int64_t out_f = grad_out.size(-1);
+  const int64_t rows = shape_numel(Shape(grad_out.shape().begin(), grad_out.shape().end() - 1));
+  int64_t in_f = 0;
+  if (need_input) {
+    check_floating(weight, op);
+    TD_CHECK(weight.dim() == 2 && weight.size(0) == out_f && weight.dtype() == grad_out.dtype(), op,
+             fmt::format("weight {} {} does not match grad_out {} {}", shape_str(weight.shape()),
+                         dtype_name(weight.dtype()), shape_str(grad_out.shape()), dtype_name(grad_out.dtype())));
+    in_f = weight.size(1);
+  }
+  if (need_weight) {
+    check_floating(x, op);
+    TD_CHECK(x.dim() == grad_out.dim() && x.dtype() == grad_out.dtype() &&
+                 std::equal(x.shape().begin(), x.shape().end() - 1, grad_out.shape().begin()),
+             op,
+             fmt::format("input {} {} does not match grad_out {} {}", shape_str(x.shape()), dtype_name(x.dtype()),
+                         shape_str(grad_out.shape()), dtype_name(grad_out.dtype())));
+    TD_CHECK(!need_input || x.size(-1) == in_f, op,
+             fmt::format("input {} does not match weight {}", shape_str(x.shape()), shape_str(weight.shape())));
+    in_f = x.size(-1);
+  }
+  check_blas_is_openmp();
+  const DType dt = grad_out.dtype();
+  const Tensor g = grad_out.contiguous().reshape({rows, out_f});                    // g: (N, out)
+  const Tensor xc = need_weight ? x.contiguous().reshape({rows, in_f}) : Tensor();  // x: (N, in)
+  const Tensor wc = need_input ? weight.contiguous() : Tensor();                    // W: (out, in)
+  LinearGrads res;
+  if (need_input) {
+    Shape s = grad_out.shape();
+    s.back() = in_f;
+    res.input = Tensor::empty(s, dt);  // (..., in)
+  }
+  if (need_weight) res.weight = Tensor::empty({out_f, in_f}, dt);
+  if (need_bias) res.bias = Tensor::empty({out_f}, dt);
+  if (rows == 0 || out_f == 0 || (need_weight && in_f == 0)) {
+    for (Tensor* t : {&res.input, &res.weight, &res.bias})
+      if (t->defined()) t->fill_(0.0);
+    return res;
+  }
+  dispatch_floating(dt, op, [&](auto tag) {
+    using T = decltype(tag);
+    const T* pg = g.template data<T>();
+    // Tasks [0, nr): row blocks of dx = g W.  Tasks [nr, nr + nf): blocks of output features
+    // for dW = g^T x and db = column sums of g (each block reads every row: no partial sums).
+    const int64_t nr = need_input ? row_blocks(rows) : 0;
+    const int64_t nf =
+        need_weight || need_bias ? std::max<int64_t>(1, std::min<int64_t>(2 * num_threads(), out_f / 8)) : 0;
+    auto task = [&](int64_t i, int) {
+      if (i < nr) {
+        const int64_t r0 = i * rows / nr, r1 = (i + 1) * rows / nr;
+        gemm<T>(false, false, r1 - r0, in_f, out_f, T(1), pg + r0 * out_f, out_f, wc.template data<T>(), in_f, T(0),
+                res.input.template data<T>() + r0 * in_f, in_f);
+        return;
+      }
+      const int64_t j = i - nr, o0 = j * out_f / nf, o1 = (j + 1) * out_f / nf;
+      if (need_weight)  // dW[o0:o1] (o, in) = g[:, o0:o1]^T (o, N) @ x (N, in)
+        gemm<T>(true, false, o1 - o0, in_f, rows, T(1), pg + o0, out_f, xc.template data<T>(), in_f, T(0),
+                res.weight.template data<T>() + o0 * in_f, in_f);
+      if (need_bias) {  // db_o = sum_n g[n, o], rows in order, in double
+        std::vector<double> acc(static_cast<size_t>(o1 - o0), 0.0);
+        for (int64_t n = 0; n < rows; ++n) {
+          const T* gr = pg + n * out_f + o0;
+          for (int64_t o = 0; o < o1 - o0; ++o) acc[static_cast<size_t>(o)] += static_cast<double>(gr[o]);
+        }
+        T* db = res.bias.template data<T>();
+        for (int64_t o = o0; o < o1; ++o) db[o] = static_cast<T>(acc[static_cast<size_t>(o - o0)]);
+      }
+    };
+    const int64_t flops = 2 * rows * out_f * std::max<int64_t>(in_f, 1);
+    parallel_tasks(nr + nf, flops / std::max<int64_t>(nr + nf, 1), task);
+  });
+  return res;
 }
 
 }  // namespace tinydiff

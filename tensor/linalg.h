@@ -30,6 +30,21 @@ Tensor matmul_naive(const Tensor& a, const Tensor& b);
 /// \f$y = x W^\top + b\f$ (PyTorch's `F.linear`). x: (..., in), weight: (out, in), bias: (out) or undefined.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
+/// The gradients of linear w.r.t. its input, weight and bias (undefined when not asked for).
+struct LinearGrads {
+  Tensor input;   ///< (..., in): \f$\bar x = \bar y W\f$
+  Tensor weight;  ///< (out, in): \f$\bar W = \bar y^\top x\f$ over all leading axes
+  Tensor bias;    ///< (out): \f$\bar b = \sum_n \bar y_n\f$
+};
+
+/// Every gradient of `linear` asked for, in one parallel region: row blocks of
+/// \f$\bar x\f$ and blocks of output features of \f$\bar W, \bar b\f$ run as tasks with
+/// single-threaded GEMMs (no partial sums, so the result does not depend on the schedule).
+/// grad_out: (..., out); x: (..., in), read only when need_weight; weight: (out, in), read only
+/// when need_input (either may otherwise be undefined).
+LinearGrads linear_backward(const Tensor& grad_out, const Tensor& x, const Tensor& weight, bool need_input,
+                            bool need_weight, bool need_bias);
+
 /// Row-major GEMM on raw pointers: \f$C \leftarrow \alpha\, op(A)\, op(B) + \beta C\f$, with
 /// op(A) of shape (M, K) and op(B) of shape (K, N); lda/ldb/ldc are row strides in elements.
 /// Calls OpenBLAS; the building block of matmul, linear and conv2d.

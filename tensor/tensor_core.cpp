@@ -73,19 +73,6 @@ Shape contiguous_strides(const Shape& shape) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Storage: 64-byte aligned so that AVX-512 loads of a row start on a cache line.
-
-Storage::Storage(int64_t bytes) : bytes_(bytes) {
-  TD_CHECK(bytes >= 0, "Storage", fmt::format("negative size {}", bytes));
-  const size_t rounded = static_cast<size_t>((bytes + 63) / 64 * 64);
-  if (rounded == 0) return;
-  data_ = std::aligned_alloc(64, rounded);
-  TD_CHECK(data_ != nullptr, "Storage", fmt::format("out of memory allocating {} bytes", bytes));
-}
-
-Storage::~Storage() { std::free(data_); }
-
-// ---------------------------------------------------------------------------------------
 // Construction
 
 Tensor::Tensor(std::shared_ptr<Storage> storage, DType dtype, Shape shape, Shape strides, int64_t offset)
@@ -494,27 +481,114 @@ Tensor Tensor::flatten(int64_t start_axis, int64_t end_axis) const {
 // ---------------------------------------------------------------------------------------
 // Copies
 
+namespace {
+// Copies `src` into `dst` (same shape and dtype, any strides). Extent-1 axes are dropped and
+// an axis is merged into the next inner one when both tensors step over it evenly, so rows are
+// as long as possible; rows are then copied in parallel (each destination row by one thread).
+template <typename T>
+void strided_copy(const Tensor& dst, const Tensor& src) {
+  Shape sh, sd, ss;
+  for (int64_t i = 0; i < dst.dim(); ++i) {
+    if (dst.shape()[i] == 1) continue;
+    sh.push_back(dst.shape()[i]);
+    sd.push_back(dst.strides()[i]);
+    ss.push_back(src.strides()[i]);
+  }
+  if (sh.empty()) sh = sd = ss = {1};                 // a single element
+  Shape mh{sh.back()}, md{sd.back()}, ms{ss.back()};  // merged axes, innermost first
+  for (int64_t i = static_cast<int64_t>(sh.size()) - 2; i >= 0; --i) {
+    if (sd[i] == md.back() * mh.back() && ss[i] == ms.back() * mh.back()) {
+      mh.back() *= sh[i];
+    } else {
+      mh.push_back(sh[i]);
+      md.push_back(sd[i]);
+      ms.push_back(ss[i]);
+    }
+  }
+  std::reverse(mh.begin(), mh.end());
+  std::reverse(md.begin(), md.end());
+  std::reverse(ms.begin(), ms.end());
+  const int64_t nd = static_cast<int64_t>(mh.size());
+  const int64_t len = mh.back(), ld = md.back(), ls = ms.back(), rows = dst.numel() / len;
+  T* pd = static_cast<T*>(dst.raw_data());
+  const T* ps = static_cast<const T*>(src.raw_data());
+  parallel_for(rows, len, [&](int64_t r0, int64_t r1) {
+    // Offsets of row r0, then an odometer over the outer axes.
+    int64_t idx[16] = {0};
+    std::vector<int64_t> big_idx(nd > 16 ? static_cast<size_t>(nd) : 0, 0);
+    int64_t* id = nd > 16 ? big_idx.data() : idx;
+    int64_t od = 0, os = 0, rem = r0;
+    for (int64_t a = nd - 2; a >= 0; --a) {
+      id[a] = rem % mh[a];
+      rem /= mh[a];
+      od += id[a] * md[a];
+      os += id[a] * ms[a];
+    }
+    for (int64_t r = r0; r < r1; ++r) {
+      if (ld == 1 && ls == 1) {
+        std::memcpy(pd + od, ps + os, static_cast<size_t>(len) * sizeof(T));
+      } else if (ld == 1 && ls == 0) {
+        std::fill(pd + od, pd + od + len, ps[os]);
+      } else {
+        for (int64_t j = 0; j < len; ++j) pd[od + j * ld] = ps[os + j * ls];
+      }
+      for (int64_t a = nd - 2; a >= 0; --a) {
+        if (++id[a] < mh[a]) {
+          od += md[a];
+          os += ms[a];
+          break;
+        }
+        od -= (id[a] - 1) * md[a];
+        os -= (id[a] - 1) * ms[a];
+        id[a] = 0;
+      }
+    }
+  });
+}
+
+// True when the element ranges of a and b in their (shared) storage intersect.
+bool may_overlap(const Tensor& a, const Tensor& b) {
+  if (a.storage() != b.storage()) return false;
+  auto range = [](const Tensor& t) {
+    int64_t lo = t.offset(), hi = t.offset();
+    for (int64_t d = 0; d < t.dim(); ++d) {
+      const int64_t span = (t.shape()[d] - 1) * t.strides()[d];
+      (span < 0 ? lo : hi) += span;
+    }
+    return std::pair<int64_t, int64_t>{lo * dtype_size(t.dtype()), (hi + 1) * dtype_size(t.dtype())};
+  };
+  const auto [alo, ahi] = range(a);
+  const auto [blo, bhi] = range(b);
+  return alo < bhi && blo < ahi;
+}
+}  // namespace
+
 void Tensor::copy_(const Tensor& src) {
   check_defined(*this, "copy_");
   check_defined(src, "copy_");
   const Tensor s = src.dim() == dim() && src.shape() == shape_ ? src : src.expand(shape_);
+  if (numel_ == 0) return;
   if (dtype_ == s.dtype() && is_contiguous() && s.is_contiguous()) {
-    if (numel_ > 0 && raw_data() != s.raw_data())
+    if (raw_data() != s.raw_data())
       std::memmove(raw_data(), s.raw_data(), static_cast<size_t>(numel_ * dtype_size(dtype_)));
     return;
   }
-  // General strided copy with conversion. Gather source offsets in row-major order, then
-  // write destination offsets in the same order.
+  if (dtype_ == s.dtype()) {
+    // Same dtype, strided: row copies. A source overlapping the destination (other than
+    // exactly, handled above) is copied out first so that no element is read after it is written.
+    const Tensor from = may_overlap(*this, s) && !(s.strides() == strides_ && s.offset() == offset_) ? s.clone() : s;
+    if (dtype_size(dtype_) == 4)
+      strided_copy<uint32_t>(*this, from);
+    else
+      strided_copy<uint64_t>(*this, from);
+    return;
+  }
+  // Conversion between dtypes (rare: checkpoints, gradcheck). Gather source offsets in
+  // row-major order, then write destination offsets in the same order.
   std::vector<int64_t> src_off(static_cast<size_t>(numel_));
   for_each_offset(s, [&](int64_t off, int64_t i) { src_off[static_cast<size_t>(i)] = off; });
-  if (dtype_ == s.dtype() && dtype_ == DType::F32) {
-    const float* ps = s.data<float>();
-    float* pd = data<float>();
-    for_each_offset(*this, [&](int64_t off, int64_t i) { pd[off] = ps[src_off[static_cast<size_t>(i)]]; });
-  } else {
-    for_each_offset(*this,
-                    [&](int64_t off, int64_t i) { write_at(*this, off, read_at(s, src_off[static_cast<size_t>(i)])); });
-  }
+  for_each_offset(*this,
+                  [&](int64_t off, int64_t i) { write_at(*this, off, read_at(s, src_off[static_cast<size_t>(i)])); });
 }
 
 void Tensor::fill_(double value) {
