@@ -24,8 +24,16 @@ ModelConfig model_config(const std::string& name, int64_t image_channels) {
     c.text_width = 256;
     c.text_layers = 4;
     c.text_heads = 8;
+  } else if (name == "micro") {
+    // A miniature of tiny's architecture for fast tests (same levels and attention placement).
+    c.base_channels = 8;
+    c.groups = 4;
+    c.attention_heads = 2;
+    c.text_width = 32;
+    c.text_layers = 1;
+    c.text_heads = 2;
   } else {
-    throw Error("model_config", fmt::format("unknown config '{}'; choose one of: tiny, small", name));
+    throw Error("model_config", fmt::format("unknown config '{}'; choose one of: tiny, small, micro", name));
   }
   validate(c);
   return c;

@@ -46,7 +46,8 @@ struct ModelConfig {
   int64_t levels() const { return static_cast<int64_t>(channel_mults.size()); }
 };
 
-/// The preset `name` ("tiny" or "small") for images with `image_channels` channels.
+/// The preset `name` ("tiny", "small", or "micro": tiny's layout with 8 base channels and a
+/// 32-wide one-layer text encoder, for fast tests) for images with `image_channels` channels.
 /// Throws Error listing the presets for an unknown name.
 ModelConfig model_config(const std::string& name, int64_t image_channels = 1);
 /// Checks that the sizes fit together (divisibility by groups and heads, image size by 2^levels).

@@ -1,0 +1,152 @@
+// `tinydiff sample`: generates images for a prompt from a trained checkpoint.
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <cmath>
+#include <filesystem>
+#include <memory>
+
+#include "apps/cli_errors.h"
+#include "apps/commands.h"
+#include "apps/output_dir.h"
+#include "diffusion/generate.h"
+#include "diffusion/image_io.h"
+
+namespace tinydiff::cli {
+namespace {
+
+constexpr int64_t kMaxCount = 10000;
+
+struct SampleArgs {
+  std::string checkpoint, prompt, out, sampler = "ddim";
+  int64_t count = 8, steps = 50, batch = 64;
+  double eta = 0.0, guidance = 3.0;
+  uint64_t seed = 0;
+  int threads = 0;
+  bool raw_weights = false;
+};
+
+void check_args(const SampleArgs& a) {
+  const auto usage = [](const std::string& problem, const std::string& hint) {
+    throw CliError(kExitUsage, problem, hint);
+  };
+  if (a.count < 1 || a.count > kMaxCount)
+    usage(fmt::format("--count must be 1..{}, got {}", kMaxCount, a.count),
+          "ask for at least one image, e.g. --count 8");
+  if (a.steps < 1)
+    usage(fmt::format("--steps must be at least 1, got {}", a.steps), "DDIM works well with 25-100 steps");
+  if (a.sampler != "ddim" && a.sampler != "ddpm")
+    usage(fmt::format("unknown sampler '{}'", a.sampler), "choose --sampler ddim or --sampler ddpm");
+  if (!(a.eta >= 0 && a.eta <= 1))
+    usage(fmt::format("--eta must be in [0, 1], got {}", a.eta), "0 is deterministic DDIM");
+  if (!std::isfinite(a.guidance) || a.guidance < 0)
+    usage(fmt::format("--guidance must be a number >= 0, got {}", a.guidance),
+          "3 is a good start; 1 turns guidance off");
+  if (a.batch < 1) usage(fmt::format("--batch must be at least 1, got {}", a.batch), "the default is 64");
+  if (a.threads < 0) usage(fmt::format("--threads must not be negative, got {}", a.threads), "0 uses every core");
+}
+
+TrainedModel load(const std::string& path, bool use_ema) {
+  if (!std::filesystem::exists(path))
+    throw CliError(kExitBadFile, fmt::format("the checkpoint '{}' does not exist", path),
+                   "train one with 'tinydiff train --out DIR' and pass DIR/checkpoint.safetensors");
+  try {
+    return load_trained_model(path, use_ema);
+  } catch (const Error& e) {
+    throw CliError(kExitBadFile, fmt::format("cannot load the checkpoint: {}", e.what()),
+                   "pass a checkpoint.safetensors written by 'tinydiff train'");
+  }
+}
+
+void run_sample(const SampleArgs& a, const CLI::App& sub) {
+  check_args(a);
+  if (a.threads > 0) omp_set_num_threads(a.threads);
+  const TrainedModel m = load(a.checkpoint, !a.raw_weights);
+  if (a.sampler == "ddim" && a.steps > m.schedule.num_timesteps)
+    throw CliError(kExitUsage,
+                   fmt::format("--steps {} is more than the model's {} timesteps", a.steps, m.schedule.num_timesteps),
+                   fmt::format("use at most --steps {}", m.schedule.num_timesteps));
+  if (a.sampler == "ddpm" && sub.count("--steps"))
+    print_warning(fmt::format("--steps is ignored by ddpm, which takes all {} steps", m.schedule.num_timesteps));
+
+  OutputDir out(a.out, "--out");
+  // Tokenize once to warn about what the model cannot read.
+  const Tokenizer::Encoded enc = m.tokenizer->encode(a.prompt);
+  if (!enc.unknown.empty())
+    print_warning(
+        fmt::format("unknown word{} {} in the prompt {} <unk> (not in the training captions); see 'tinydiff "
+                    "info --checkpoint {}' for the vocabulary",
+                    enc.unknown.size() == 1 ? "" : "s", fmt::format("'{}'", fmt::join(enc.unknown, "', '")),
+                    enc.unknown.size() == 1 ? "becomes" : "become", a.checkpoint));
+  if (enc.truncated)
+    print_warning(fmt::format("the prompt is longer than the model's {} tokens; only its first {} words are used",
+                              m.tokenizer->max_length(), m.tokenizer->max_length() - 1));
+
+  GenerateOptions g;
+  g.sampler = image_sampler_options(a.steps);
+  g.sampler.sampler = a.sampler;
+  g.sampler.eta = a.eta;
+  g.sampler.prediction = m.prediction;
+  g.guidance = a.guidance;
+  g.batch = a.batch;
+  const int64_t C = m.config.image_channels, S = m.config.image_size;
+  Generator gen(a.seed);
+  const Tensor x_T = gen.normal({a.count, C, S, S});  // (N, C, S, S)
+  std::fputs(fmt::format("tinydiff: sampling {} image{} of \"{}\" ({}, {} steps, guidance {}, {} weights, step {} "
+                         "of '{}')\n",
+                         a.count, a.count == 1 ? "" : "s", a.prompt, a.sampler,
+                         a.sampler == "ddim" ? a.steps : m.schedule.num_timesteps, a.guidance,
+                         a.raw_weights ? "training" : "EMA", m.step, m.dataset)
+                 .c_str(),
+             stdout);
+  Tensor images;
+  try {
+    images = generate_images(*m.model, *m.tokenizer, m.schedule, std::vector<std::string>(size_t(a.count), a.prompt),
+                             x_T, gen, g);
+  } catch (const Error& e) {
+    throw CliError(kExitUsage, e.what(), "run 'tinydiff sample --help' for the options");
+  }
+
+  std::vector<std::string> written;
+  try {
+    for (int64_t i = 0; i < a.count; ++i) {
+      const std::string path = (std::filesystem::path(a.out) / fmt::format("{:03}.png", i)).string();
+      save_png(path, images.slice(0, i, i + 1).squeeze(0));  // (C, S, S)
+      written.push_back(path);
+    }
+    const std::string grid = (std::filesystem::path(a.out) / "grid.png").string();
+    save_png(grid, make_grid(images, std::min<int64_t>(a.count, 8)));
+    written.push_back(grid);
+  } catch (const Error& e) {
+    std::error_code ec;
+    for (const auto& p : written) std::filesystem::remove(p, ec);
+    throw CliError(kExitBadFile, fmt::format("cannot write the images: {}", e.what()),
+                   "check free disk space and that --out is writable");
+  }
+  out.keep();
+  const std::string files =
+      a.count == 1 ? written.front() : fmt::format("{} ... {}", written.front(), written[written.size() - 2]);
+  std::fputs(fmt::format("tinydiff: wrote {} and {}\n", files, written.back()).c_str(), stdout);
+}
+
+}  // namespace
+
+void add_sample_command(CLI::App& app) {
+  CLI::App* sub = app.add_subcommand("sample", "Generate images for a text prompt from a trained checkpoint");
+  auto a = std::make_shared<SampleArgs>();
+  sub->add_option("--checkpoint", a->checkpoint, "A checkpoint.safetensors written by 'tinydiff train'")->required();
+  sub->add_option("--prompt", a->prompt, "The text prompt (\"\" samples unconditionally)")->required();
+  sub->add_option("--out", a->out, "Output folder: 000.png, 001.png, ... and grid.png")->required();
+  sub->add_option("--count", a->count, "Number of images")->capture_default_str();
+  sub->add_option("--steps", a->steps, "DDIM steps (ddpm always takes all of them)")->capture_default_str();
+  sub->add_option("--sampler", a->sampler, "ddim or ddpm")->capture_default_str();
+  sub->add_option("--eta", a->eta, "DDIM eta: 0 deterministic, 1 DDPM-like noise")->capture_default_str();
+  sub->add_option("--guidance", a->guidance, "Classifier-free guidance scale (1: none)")->capture_default_str();
+  sub->add_option("--seed", a->seed, "Seed of the starting noise")->capture_default_str();
+  sub->add_option("--batch", a->batch, "Images per network call")->capture_default_str();
+  sub->add_option("--threads", a->threads, "Threads (0: every core)")->capture_default_str();
+  sub->add_flag("--training-weights", a->raw_weights, "Use the raw training weights instead of the EMA weights");
+  sub->callback([a, sub] { run_sample(*a, *sub); });
+}
+
+}  // namespace tinydiff::cli

@@ -1,0 +1,241 @@
+// `tinydiff train`: trains a text-to-image model and writes checkpoints, a log and sample grids.
+#include <fmt/format.h>
+
+#include <cmath>
+#include <filesystem>
+#include <memory>
+
+#include "apps/cli_errors.h"
+#include "apps/commands.h"
+#include "apps/output_dir.h"
+#include "diffusion/dataset.h"
+#include "diffusion/model_config.h"
+#include "diffusion/trainer.h"
+
+namespace tinydiff::cli {
+namespace {
+
+struct TrainArgs {
+  TrainOptions options;
+  std::string progress = "auto";
+};
+
+// Options that shape the training trajectory: on --resume they come from the checkpoint unless
+// given again, in which case they override it with a warning.
+struct Override {
+  const char* flag;
+  std::string stored, given;
+};
+
+void check_args(const TrainArgs& a, const CLI::App& sub) {
+  const TrainOptions& o = a.options;
+  const auto usage = [](const std::string& problem, const std::string& hint) {
+    throw CliError(kExitUsage, problem, hint);
+  };
+  if (sub.count("--steps") && o.steps < 1)
+    usage(fmt::format("--steps must be at least 1, got {}", o.steps),
+          "give the total number of steps, e.g. --steps 2000");
+  if (sub.count("--minutes") && !(o.minutes > 0 && std::isfinite(o.minutes)))
+    usage(fmt::format("--minutes must be positive, got {}", o.minutes), "give the training time, e.g. --minutes 5");
+  if (sub.count("--stop-after") && o.stop_after < 1)
+    usage(fmt::format("--stop-after must be at least 1, got {}", o.stop_after), "give a number of steps");
+  if (o.batch < 1) usage(fmt::format("--batch must be at least 1, got {}", o.batch), "the default is 64");
+  if (o.threads < 0) usage(fmt::format("--threads must not be negative, got {}", o.threads), "0 uses every core");
+  if (a.progress != "auto" && a.progress != "bar" && a.progress != "lines" && a.progress != "none")
+    usage(fmt::format("unknown --progress '{}'", a.progress), "choose one of: auto, bar, lines, none");
+  bool known = false;
+  for (const auto& n : training_data_names()) known = known || n == o.dataset;
+  if (!known) usage(fmt::format("unknown data set '{}'", o.dataset), "choose --dataset fashion or --dataset shapes");
+  try {
+    model_config(o.config, 1);
+  } catch (const Error&) {
+    usage(fmt::format("unknown config '{}'", o.config), "choose --config tiny, small or micro");
+  }
+}
+
+ProgressStyle progress_style(const std::string& name) {
+  if (name == "bar") return ProgressStyle::Bar;
+  if (name == "lines") return ProgressStyle::Lines;
+  if (name == "none") return ProgressStyle::None;
+  return ProgressStyle::Auto;
+}
+
+// The options of a resumed run: the checkpoint's, with the command line's explicit choices on top.
+TrainOptions resume_options(const TrainArgs& a, const CLI::App& sub, const std::string& checkpoint) {
+  TrainOptions stored;
+  int64_t step = 0;
+  try {
+    stored = read_checkpoint_train_options(checkpoint, &step);
+  } catch (const Error& e) {
+    throw CliError(kExitBadFile, fmt::format("cannot resume from '{}': {}", checkpoint, e.what()),
+                   "the file is damaged or not a tinydiff training checkpoint; use another --out to start afresh");
+  }
+  const TrainOptions& g = a.options;
+  const auto given = [&](const char* flag) { return sub.count(flag) > 0; };
+  if (given("--dataset") && g.dataset != stored.dataset)
+    throw CliError(kExitUsage, fmt::format("'{}' was trained on '{}', not '{}'", checkpoint, stored.dataset, g.dataset),
+                   fmt::format("drop --dataset, or use another --out for a new '{}' run", g.dataset));
+  if (given("--config") && g.config != stored.config)
+    throw CliError(kExitUsage,
+                   fmt::format("'{}' holds a model of config '{}', not '{}'", checkpoint, stored.config, g.config),
+                   fmt::format("drop --config, or use another --out for a new '{}' run", g.config));
+  TrainOptions o = stored;
+  o.out_dir = g.out_dir;
+  o.resume = true;
+  o.threads = g.threads;
+  o.fashion_dir = g.fashion_dir;
+  o.stop_after = g.stop_after;
+  if (given("--steps") || given("--minutes")) {
+    o.steps = given("--steps") ? g.steps : stored.steps;
+    o.minutes = given("--minutes") ? g.minutes : 0.0;
+  }
+  if (given("--checkpoint-every")) o.checkpoint_every = g.checkpoint_every;
+  if (given("--sample-every")) o.sample_every = g.sample_every;
+  if (given("--max-nonfinite")) o.max_nonfinite = g.max_nonfinite;
+  if (given("--seed") && g.seed != stored.seed)
+    print_warning(fmt::format("--seed {} is ignored: a resumed run continues the random streams of seed {}", g.seed,
+                              stored.seed));
+  // Trajectory options given again with another value: use them, and say that the run changes.
+  std::vector<std::string> changed;
+  const auto take = [&](const char* flag, auto& field, const auto& value) {
+    if (given(flag) && field != value) {
+      changed.push_back(fmt::format("{} {} (was {})", flag, value, field));
+      field = value;
+    }
+  };
+  take("--batch", o.batch, g.batch);
+  take("--lr", o.lr, g.lr);
+  take("--warmup", o.warmup, g.warmup);
+  take("--lr-decay", o.lr_decay, g.lr_decay);
+  take("--min-lr", o.min_lr, g.min_lr);
+  take("--weight-decay", o.weight_decay, g.weight_decay);
+  take("--ema", o.ema_decay, g.ema_decay);
+  take("--caption-dropout", o.caption_dropout, g.caption_dropout);
+  take("--grad-clip", o.grad_clip, g.grad_clip);
+  take("--flip", o.flip, g.flip);
+  if (o.steps > 0 && o.steps <= step && o.minutes == 0 && o.stop_after == 0) {
+    std::fputs(fmt::format("tinydiff: '{}' is already at step {} (--steps {}); nothing to do. Give a larger --steps "
+                           "to train further.\n",
+                           checkpoint, step, o.steps)
+                   .c_str(),
+               stdout);
+    throw CliExit{kExitOk};
+  }
+  if (o.lr_decay == "cosine" && o.steps != stored.steps)
+    changed.push_back(fmt::format("the cosine decay now ends at step {} (was {})", o.steps, stored.steps));
+  if (!changed.empty())
+    print_warning(fmt::format("resuming with changed settings: {}; the run will differ from an uninterrupted one",
+                              fmt::join(changed, ", ")));
+  return o;
+}
+
+void run_train(const TrainArgs& args, const CLI::App& sub) {
+  check_args(args, sub);
+  const std::string checkpoint = (std::filesystem::path(args.options.out_dir) / "checkpoint.safetensors").string();
+  const bool has_checkpoint = std::filesystem::exists(checkpoint);
+  TrainOptions o;
+  if (args.options.resume) {
+    if (!has_checkpoint)
+      throw CliError(kExitBadFile, fmt::format("there is no checkpoint to resume in '{}'", args.options.out_dir),
+                     "check --out, or drop --resume to start a new run");
+    o = resume_options(args, sub, checkpoint);
+  } else {
+    if (has_checkpoint)
+      throw CliError(kExitUsage, fmt::format("'{}' already holds a checkpoint", args.options.out_dir),
+                     "add --resume to continue it, or choose another --out for a new run");
+    o = args.options;
+    if (!sub.count("--steps") && !sub.count("--minutes") && !sub.count("--stop-after"))
+      throw CliError(kExitUsage, "say how long to train", "give --steps N (total steps) or --minutes M");
+  }
+  o.progress = progress_style(args.progress);
+  try {
+    validate(o);
+  } catch (const Error& e) {
+    throw CliError(kExitUsage, e.what(), "run 'tinydiff train --help' for the options");
+  }
+
+  std::unique_ptr<TrainingData> data;
+  try {
+    DataOptions d;
+    d.flip = o.flip;
+    d.fashion_dir = o.fashion_dir;
+    data = make_training_data(o.dataset, d);
+  } catch (const Error& e) {
+    throw CliError(kExitBadFile, fmt::format("cannot load the '{}' data set: {}", o.dataset, e.what()),
+                   "install it with 'apt-get install dataset-fashion-mnist', or point --data-dir at the IDX files");
+  }
+
+  OutputDir out(o.out_dir, "--out");
+  std::unique_ptr<Trainer> trainer;
+  try {
+    trainer = std::make_unique<Trainer>(o, std::move(data));
+  } catch (const Error& e) {
+    throw CliError(o.resume ? kExitBadFile : kExitUsage, e.what(),
+                   o.resume ? "the checkpoint does not fit these options; use another --out to start afresh"
+                            : "run 'tinydiff train --help' for the options");
+  }
+  out.keep();  // from here on the folder holds a run (log, checkpoints)
+  install_stop_signal_handlers();
+  TrainResult r;
+  try {
+    r = trainer->run();
+  } catch (const Error& e) {
+    throw CliError(kExitBadFile, e.what(), "check free disk space and that --out is writable; then add --resume");
+  }
+  if (r.diverged) throw CliError(kExitTrainingFailed, r.message, "resume from the last checkpoint with a lower --lr");
+  if (r.interrupted) {
+    std::fputs(fmt::format("tinydiff: interrupted at step {}; checkpoint saved to {}; continue with: tinydiff train "
+                           "--out {} --resume\n",
+                           r.step, trainer->checkpoint_path(), o.out_dir)
+                   .c_str(),
+               stderr);
+    throw CliExit{kExitInterrupted};
+  }
+  std::fputs(fmt::format("tinydiff: done, {} (step {}, {} steps in {:.0f} s); checkpoint: {}\n"
+                         "sample with: tinydiff sample --checkpoint {} --prompt \"{}\" --out {}/images\n",
+                         r.message, r.step, r.steps_this_run, r.seconds, trainer->checkpoint_path(),
+                         trainer->checkpoint_path(), trainer->data().preview_prompts().front(), o.out_dir)
+                 .c_str(),
+             stdout);
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+  CLI::App* sub = app.add_subcommand("train", "Train a text-to-image model (text encoder + U-Net) from scratch");
+  auto args = std::make_shared<TrainArgs>();
+  TrainOptions& o = args->options;
+  sub->add_option("--dataset", o.dataset, "Training data: fashion (Fashion-MNIST) or shapes")->capture_default_str();
+  sub->add_option("--out", o.out_dir, "Output folder: checkpoint.safetensors, log.jsonl, samples/")->required();
+  sub->add_option("--minutes", o.minutes, "Train for this many minutes of wall time (this run)");
+  sub->add_option("--steps", o.steps, "Total number of steps to reach (with --resume: continue up to it)");
+  sub->add_option("--stop-after", o.stop_after,
+                  "Stop this run after this many steps (the schedule still uses --steps)");
+  sub->add_option("--batch", o.batch, "Images per step")->capture_default_str();
+  sub->add_option("--config", o.config, "Model size: tiny (1.29M parameters), small, micro")->capture_default_str();
+  sub->add_option("--seed", o.seed, "Seed of the initial weights and of the random streams")->capture_default_str();
+  sub->add_option("--lr", o.lr, "Peak learning rate of AdamW")->capture_default_str();
+  sub->add_option("--warmup", o.warmup, "Linear warm-up steps")->capture_default_str();
+  sub->add_option("--lr-decay", o.lr_decay, "After the warm-up: cosine, constant, auto (cosine with --steps)")
+      ->capture_default_str();
+  sub->add_option("--min-lr", o.min_lr, "Final learning rate of the cosine decay")->capture_default_str();
+  sub->add_option("--weight-decay", o.weight_decay, "AdamW weight decay")->capture_default_str();
+  sub->add_option("--ema", o.ema_decay, "Decay of the EMA weights used for sampling")->capture_default_str();
+  sub->add_option("--caption-dropout", o.caption_dropout, "Probability of training on the empty prompt")
+      ->capture_default_str();
+  sub->add_option("--grad-clip", o.grad_clip, "Maximum gradient norm (0: no clipping)")->capture_default_str();
+  sub->add_flag("--flip", o.flip, "Random horizontal flips of the training images");
+  sub->add_option("--checkpoint-every", o.checkpoint_every, "Steps between checkpoints (0: only at the end)")
+      ->capture_default_str();
+  sub->add_option("--sample-every", o.sample_every, "Steps between sample grids (0: only at the end)")
+      ->capture_default_str();
+  sub->add_flag("--resume", o.resume, "Continue the run in --out from its checkpoint");
+  sub->add_option("--threads", o.threads, "Threads (0: every core)")->capture_default_str();
+  sub->add_option("--max-nonfinite", o.max_nonfinite, "Stop after this many non-finite losses in a row")
+      ->capture_default_str();
+  sub->add_option("--progress", args->progress, "Progress display: auto, bar, lines, none")->capture_default_str();
+  sub->add_option("--data-dir", o.fashion_dir, "Folder of the Fashion-MNIST IDX files")->capture_default_str();
+  sub->callback([args, sub] { run_train(*args, *sub); });
+}
+
+}  // namespace tinydiff::cli

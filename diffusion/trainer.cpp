@@ -1,0 +1,506 @@
+// The text-to-image trainer. See trainer.h.
+#include "diffusion/trainer.h"
+
+#include <fmt/format.h>
+#include <omp.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "diffusion/forward_process.h"
+#include "diffusion/generate.h"
+#include "diffusion/image_io.h"
+#include "diffusion/objective.h"
+#include "diffusion/train_report.h"
+#include "nn/checkpoint.h"
+#include "nn/clip.h"
+#include "nn/lr_schedule.h"
+
+namespace tinydiff {
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+void validate(const TrainOptions& o) {
+  const char* op = "TrainOptions";
+  TD_CHECK(!o.out_dir.empty(), op, "out_dir is empty; name the output folder");
+  TD_CHECK(!o.dataset.empty(), op, "dataset is empty; choose one of: fashion, shapes");
+  TD_CHECK(o.steps >= 0, op, fmt::format("steps must be at least 1 (or 0 for no limit), got {}", o.steps));
+  TD_CHECK(std::isfinite(o.minutes) && o.minutes >= 0, op, fmt::format("minutes must be positive, got {}", o.minutes));
+  TD_CHECK(o.stop_after >= 0, op, fmt::format("stop_after must not be negative, got {}", o.stop_after));
+  TD_CHECK(o.steps > 0 || o.minutes > 0 || o.stop_after > 0, op,
+           "no stopping point: give a number of steps or of minutes");
+  TD_CHECK(o.batch >= 1, op, fmt::format("batch must be at least 1, got {}", o.batch));
+  TD_CHECK(std::isfinite(o.lr) && o.lr > 0, op, fmt::format("lr must be positive, got {}", o.lr));
+  TD_CHECK(o.warmup >= 0, op, fmt::format("warmup must not be negative, got {}", o.warmup));
+  TD_CHECK(o.lr_decay == "auto" || o.lr_decay == "cosine" || o.lr_decay == "constant", op,
+           fmt::format("unknown lr_decay '{}'; choose one of: auto, cosine, constant", o.lr_decay));
+  TD_CHECK(o.lr_decay != "cosine" || o.steps > 0, op,
+           "a cosine decay needs a number of steps to decay over; give steps or use lr_decay 'constant'");
+  TD_CHECK(std::isfinite(o.min_lr) && o.min_lr >= 0 && o.min_lr <= o.lr, op,
+           fmt::format("min_lr must be in [0, lr = {}], got {}", o.lr, o.min_lr));
+  TD_CHECK(std::isfinite(o.weight_decay) && o.weight_decay >= 0, op,
+           fmt::format("weight_decay must not be negative, got {}", o.weight_decay));
+  TD_CHECK(o.ema_decay >= 0 && o.ema_decay < 1, op, fmt::format("ema_decay must be in [0, 1), got {}", o.ema_decay));
+  TD_CHECK(o.caption_dropout >= 0 && o.caption_dropout <= 1, op,
+           fmt::format("caption_dropout must be in [0, 1], got {}", o.caption_dropout));
+  TD_CHECK(std::isfinite(o.grad_clip) && o.grad_clip >= 0, op,
+           fmt::format("grad_clip must not be negative (0 turns clipping off), got {}", o.grad_clip));
+  TD_CHECK(o.checkpoint_every >= 0 && o.sample_every >= 0, op,
+           fmt::format("checkpoint_every and sample_every must not be negative, got {} and {}", o.checkpoint_every,
+                       o.sample_every));
+  TD_CHECK(o.preview_per_prompt >= 1 && o.preview_steps >= 1 && std::isfinite(o.preview_guidance), op,
+           "preview_per_prompt and preview_steps must be at least 1 and preview_guidance finite");
+  TD_CHECK(o.threads >= 0, op, fmt::format("threads must not be negative, got {}", o.threads));
+  TD_CHECK(o.max_nonfinite >= 1, op, fmt::format("max_nonfinite must be at least 1, got {}", o.max_nonfinite));
+}
+
+std::string resolved_lr_decay(const TrainOptions& o) {
+  if (o.lr_decay != "auto") return o.lr_decay;
+  return o.steps > 0 ? "cosine" : "constant";
+}
+
+std::string to_json(const TrainOptions& o) {
+  const nlohmann::json j = {{"dataset", o.dataset},
+                            {"steps", o.steps},
+                            {"minutes", o.minutes},
+                            {"batch", o.batch},
+                            {"config", o.config},
+                            {"seed", o.seed},
+                            {"lr", o.lr},
+                            {"warmup", o.warmup},
+                            {"lr_decay", o.lr_decay},
+                            {"min_lr", o.min_lr},
+                            {"weight_decay", o.weight_decay},
+                            {"ema_decay", o.ema_decay},
+                            {"caption_dropout", o.caption_dropout},
+                            {"grad_clip", o.grad_clip},
+                            {"flip", o.flip},
+                            {"checkpoint_every", o.checkpoint_every},
+                            {"sample_every", o.sample_every},
+                            {"preview_per_prompt", o.preview_per_prompt},
+                            {"preview_steps", o.preview_steps},
+                            {"preview_guidance", o.preview_guidance},
+                            {"max_nonfinite", o.max_nonfinite},
+                            {"schedule", o.schedule},
+                            {"num_timesteps", o.num_timesteps}};
+  return j.dump();
+}
+
+TrainOptions train_options_from_json(const std::string& text) {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  TD_CHECK(!j.is_discarded() && j.is_object(), "train_options_from_json", "the train options are not a JSON object");
+  TrainOptions o;
+  try {
+    const auto read = [&](const char* key, auto& field) {
+      if (j.contains(key)) field = j.at(key).get<std::decay_t<decltype(field)>>();
+    };
+    read("dataset", o.dataset);
+    read("steps", o.steps);
+    read("minutes", o.minutes);
+    read("batch", o.batch);
+    read("config", o.config);
+    read("seed", o.seed);
+    read("lr", o.lr);
+    read("warmup", o.warmup);
+    read("lr_decay", o.lr_decay);
+    read("min_lr", o.min_lr);
+    read("weight_decay", o.weight_decay);
+    read("ema_decay", o.ema_decay);
+    read("caption_dropout", o.caption_dropout);
+    read("grad_clip", o.grad_clip);
+    read("flip", o.flip);
+    read("checkpoint_every", o.checkpoint_every);
+    read("sample_every", o.sample_every);
+    read("preview_per_prompt", o.preview_per_prompt);
+    read("preview_steps", o.preview_steps);
+    read("preview_guidance", o.preview_guidance);
+    read("max_nonfinite", o.max_nonfinite);
+    read("schedule", o.schedule);
+    read("num_timesteps", o.num_timesteps);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("train_options_from_json", fmt::format("mistyped field: {}", e.what()));
+  }
+  return o;
+}
+
+TrainOptions read_checkpoint_train_options(const std::string& path, int64_t* step) {
+  const SafetensorsData data = load_safetensors(path);
+  const auto it = data.metadata.find("train_options");
+  TD_CHECK(it != data.metadata.end() && data.metadata.count("model_type") != 0 &&
+               data.metadata.at("model_type") == kTextToImageModelType,
+           "read_checkpoint_train_options",
+           fmt::format("{}: not a text-to-image training checkpoint (no 'train_options' metadata)", path));
+  TrainOptions o = train_options_from_json(it->second);
+  if (step != nullptr) *step = metadata_int(data.metadata, "step");
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stop requests
+
+namespace {
+volatile std::sig_atomic_t g_stop_signal = 0;
+std::atomic<bool> g_stop_requested{false};
+
+extern "C" void on_stop_signal(int) {
+  g_stop_signal = 1;
+  static const char msg[] = "\ntinydiff: stopping after this step and saving a checkpoint (signal again to quit now)\n";
+  const ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof(msg) - 1);
+  (void)ignored;
+}
+}  // namespace
+
+void install_stop_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESETHAND;  // a second signal gets the default action
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+bool stop_requested() { return g_stop_signal != 0 || g_stop_requested.load(); }
+void request_stop() { g_stop_requested = true; }
+void clear_stop_request() {
+  g_stop_signal = 0;
+  g_stop_requested = false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The trainer
+
+namespace {
+
+// splitmix64 (Steele, Lea & Flood 2014): independent-looking seeds for the streams of one seed.
+uint64_t derive_seed(uint64_t seed, uint64_t stream) {
+  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (stream + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+enum Stream : uint64_t { kInit = 0, kData = 1, kNoise = 2, kDropout = 3, kPreviewNoise = 4, kPreviewSampler = 5 };
+
+std::string group_digits(int64_t n) {
+  std::string s = std::to_string(n), out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i > 0 && (s.size() - i) % 3 == 0) out += ',';
+    out += s[i];
+  }
+  return out;
+}
+
+bool all_weights_finite(const Module& model, const EMA& ema) {
+  for (const auto& [name, p] : model.named_parameters())
+    if (!all_finite(p.value())) return false;
+  for (const auto& [name, t] : ema.state_tensors())
+    if (!all_finite(t)) return false;
+  return true;
+}
+
+}  // namespace
+
+struct Trainer::State {
+  TrainOptions options;
+  std::unique_ptr<TrainingData> data;
+  ModelConfig config;
+  std::optional<Tokenizer> tokenizer;
+  NoiseSchedule schedule;
+  std::unique_ptr<TextToImageModel> model;
+  std::unique_ptr<AdamW> optimizer;
+  std::unique_ptr<EMA> ema;
+  Generator data_gen, noise_gen, dropout_gen;
+  LrSchedule lr_schedule;
+  int64_t step = 0;
+  int64_t nonfinite_total = 0;
+  double elapsed_before = 0.0;  // training seconds of earlier runs
+  double elapsed_now = 0.0;     // training seconds including this run so far
+};
+
+Trainer::Trainer(TrainOptions options, std::unique_ptr<TrainingData> data) : s_(std::make_unique<State>()) {
+  State& s = *s_;
+  validate(options);
+  options.lr_decay = resolved_lr_decay(options);
+  if (options.threads > 0) omp_set_num_threads(options.threads);
+  s.options = options;
+  const TrainOptions& o = s.options;
+
+  if (data == nullptr) {
+    DataOptions d;
+    d.flip = o.flip;
+    d.fashion_dir = o.fashion_dir;
+    data = make_training_data(o.dataset, d);
+  }
+  TD_CHECK(data->name() == o.dataset, "Trainer",
+           fmt::format("the data set is '{}' but the options name '{}'", data->name(), o.dataset));
+  s.data = std::move(data);
+  s.config = model_config(o.config, s.data->image_channels());
+  TD_CHECK(s.config.image_size == s.data->image_size(), "Trainer",
+           fmt::format("config '{}' makes {}x{} images but the data set has {}x{}", o.config, s.config.image_size,
+                       s.config.image_size, s.data->image_size(), s.data->image_size()));
+  s.tokenizer.emplace(Tokenizer::build(s.data->vocabulary_captions(),
+                                       {.max_length = s.config.max_length, .max_vocab = s.config.vocab_size}));
+  s.schedule = make_schedule(o.schedule, {.num_timesteps = o.num_timesteps});
+
+  Generator init(derive_seed(o.seed, kInit));
+  s.model = std::make_unique<TextToImageModel>(s.config, init);
+  s.optimizer =
+      std::make_unique<AdamW>(s.model->named_parameters(), AdamWOptions{.lr = o.lr, .weight_decay = o.weight_decay});
+  s.ema = std::make_unique<EMA>(s.model->named_parameters(), EMAOptions{.decay = o.ema_decay});
+  s.data_gen = Generator(derive_seed(o.seed, kData));
+  s.noise_gen = Generator(derive_seed(o.seed, kNoise));
+  s.dropout_gen = Generator(derive_seed(o.seed, kDropout));
+  s.lr_schedule = {.lr = o.lr,
+                   .warmup_steps = o.warmup,
+                   .total_steps = std::max(o.steps, o.warmup),
+                   .min_lr = o.min_lr,
+                   .decay = o.lr_decay == "cosine" ? LrDecay::Cosine : LrDecay::Constant};
+
+  const std::string path = checkpoint_path();
+  const bool exists = std::filesystem::exists(path);
+  if (o.resume) {
+    TD_CHECK(exists, "Trainer", fmt::format("there is no checkpoint to resume at '{}'", path));
+    const SafetensorsData head = load_safetensors(path);
+    const auto meta = [&](const std::string& key) -> std::string {
+      const auto it = head.metadata.find(key);
+      TD_CHECK(it != head.metadata.end(), "Trainer",
+               fmt::format("{}: not a text-to-image training checkpoint (no '{}' metadata)", path, key));
+      return it->second;
+    };
+    TD_CHECK(meta("model_type") == kTextToImageModelType, "Trainer",
+             fmt::format("{}: holds a '{}' model, not a text-to-image model", path, meta("model_type")));
+    TD_CHECK(meta("dataset") == o.dataset, "Trainer",
+             fmt::format("{} was trained on '{}', not '{}'; resume with the same data set or use another folder", path,
+                         meta("dataset"), o.dataset));
+    const ModelConfig stored = model_config_from_json(meta("config"));
+    TD_CHECK(to_json(stored) == to_json(s.config), "Trainer",
+             fmt::format("{} holds a model of config '{}', not '{}'; resume with the same config or use another folder",
+                         path, stored.name, o.config));
+    TD_CHECK(meta("schedule") == o.schedule && metadata_int(head.metadata, "num_timesteps") == o.num_timesteps,
+             "Trainer",
+             fmt::format("{} was trained with the noise schedule '{}' (T = {})", path, meta("schedule"),
+                         meta("num_timesteps")));
+    s.tokenizer.emplace(Tokenizer::from_text(meta("tokenizer")));
+    const auto m = load_checkpoint(path, *s.model, s.optimizer.get(), s.ema.get());
+    s.step = metadata_int(m, "step");
+    s.data_gen.set_state(parse_generator_state(m.at("rng.data")));
+    s.noise_gen.set_state(parse_generator_state(m.at("rng.noise")));
+    s.dropout_gen.set_state(parse_generator_state(m.at("rng.dropout")));
+    s.nonfinite_total = metadata_int(m, "nonfinite_steps");
+    s.elapsed_before = std::stod(m.at("elapsed_seconds"));
+  } else {
+    TD_CHECK(!exists, "Trainer",
+             fmt::format("'{}' already holds a checkpoint; resume it or choose another output folder", o.out_dir));
+  }
+  s.elapsed_now = s.elapsed_before;
+
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(o.out_dir) / "samples", ec);
+  TD_CHECK(!ec, "Trainer", fmt::format("cannot create the output folder '{}': {}", o.out_dir, ec.message()));
+}
+
+Trainer::~Trainer() = default;
+
+int64_t Trainer::step() const { return s_->step; }
+const TrainOptions& Trainer::options() const { return s_->options; }
+TextToImageModel& Trainer::model() { return *s_->model; }
+const AdamW& Trainer::optimizer() const { return *s_->optimizer; }
+const EMA& Trainer::ema() const { return *s_->ema; }
+const Tokenizer& Trainer::tokenizer() const { return *s_->tokenizer; }
+const TrainingData& Trainer::data() const { return *s_->data; }
+std::string Trainer::checkpoint_path() const {
+  return (std::filesystem::path(s_->options.out_dir) / "checkpoint.safetensors").string();
+}
+std::string Trainer::log_path() const { return (std::filesystem::path(s_->options.out_dir) / "log.jsonl").string(); }
+
+StepResult Trainer::train_step() {
+  State& s = *s_;
+  const int64_t B = s.options.batch;
+  // Draws: data (images, caption wording), dropout (which captions), noise (t, epsilon).
+  TrainingBatch batch = s.data->next_batch(s.data_gen, B);
+  const int64_t C = s.config.image_channels, S = s.config.image_size;
+  TD_CHECK(batch.images.shape() == Shape({B, C, S, S}) && static_cast<int64_t>(batch.captions.size()) == B,
+           "Trainer::train_step",
+           fmt::format("the data set gave images {} and {} captions; expected ({}, {}, {}, {}) and {}",
+                       shape_str(batch.images.shape()), batch.captions.size(), B, C, S, S, B));
+  const Tensor drop = condition_dropout_mask(s.dropout_gen, B, s.options.caption_dropout);  // (B): 1 = drop
+  const float* dropped = drop.data<float>();
+  for (int64_t i = 0; i < B; ++i)
+    if (dropped[i] != 0.0f) batch.captions[static_cast<size_t>(i)].clear();
+  const Tensor t = sample_timesteps(s.noise_gen, B, s.schedule.num_timesteps);  // (B) int64
+  const Tensor noise = s.noise_gen.normal(batch.images.shape());                // (B, C, S, S)
+  const Tensor x_t = q_sample(batch.images, t, noise, s.schedule);              // (B, C, S, S)
+  const Tokenizer::Batch tokens = s.tokenizer->encode_batch(batch.captions);    // ids, mask: (B, L)
+
+  s.optimizer->zero_grad();
+  const Variable eps = s.model->forward(Variable(x_t), t, tokens.ids, tokens.mask);  // (B, C, S, S)
+  const Variable loss = diffusion_loss(eps, batch.images, noise, t, s.schedule, Prediction::Epsilon);
+  loss.backward();
+  const std::vector<Variable> params = s.model->parameters();
+  StepResult r;
+  r.loss = loss.item();
+  r.grad_norm = s.options.grad_clip > 0 ? clip_grad_norm(params, s.options.grad_clip) : grad_norm(params);
+  r.lr = scheduled_lr(s.lr_schedule, s.step);
+  r.skipped = !std::isfinite(r.loss) || !std::isfinite(r.grad_norm);
+  if (!r.skipped) {
+    s.optimizer->set_lr(r.lr);
+    s.optimizer->step();
+    s.ema->update();
+  } else {
+    ++s.nonfinite_total;
+  }
+  s.optimizer->zero_grad();
+  r.step = ++s.step;
+  return r;
+}
+
+void Trainer::save_checkpoint() {
+  State& s = *s_;
+  TD_CHECK(all_weights_finite(*s.model, *s.ema), "Trainer::save_checkpoint",
+           fmt::format("the weights at step {} are not all finite; the checkpoint '{}' was not written", s.step,
+                       checkpoint_path()));
+  const std::map<std::string, std::string> meta = {
+      {"model_type", kTextToImageModelType},
+      {"config", to_json(s.config)},
+      {"tokenizer", s.tokenizer->to_text()},
+      {"schedule", s.options.schedule},
+      {"num_timesteps", std::to_string(s.options.num_timesteps)},
+      {"prediction", prediction_name(Prediction::Epsilon)},
+      {"dataset", s.options.dataset},
+      {"step", std::to_string(s.step)},
+      {"rng.data", format_generator_state(s.data_gen.state())},
+      {"rng.noise", format_generator_state(s.noise_gen.state())},
+      {"rng.dropout", format_generator_state(s.dropout_gen.state())},
+      {"train_options", to_json(s.options)},
+      {"nonfinite_steps", std::to_string(s.nonfinite_total)},
+      {"elapsed_seconds", fmt::format("{}", s.elapsed_now)},
+      {"parameter_count", std::to_string(s.model->parameter_count())},
+  };
+  ::tinydiff::save_checkpoint(checkpoint_path(), *s.model, s.optimizer.get(), s.ema.get(), meta);
+}
+
+Tensor Trainer::preview_images() {
+  State& s = *s_;
+  const std::vector<std::string> prompts = s.data->preview_prompts();
+  const int64_t k = s.options.preview_per_prompt, P = static_cast<int64_t>(prompts.size());
+  std::vector<std::string> all;  // row j holds sample j of every prompt
+  for (int64_t j = 0; j < k; ++j) all.insert(all.end(), prompts.begin(), prompts.end());
+  Generator noise_gen(derive_seed(s.options.seed, kPreviewNoise));
+  const Tensor x_T = noise_gen.normal({k * P, s.config.image_channels, s.config.image_size, s.config.image_size});
+  Generator sampler_gen(derive_seed(s.options.seed, kPreviewSampler));
+  GenerateOptions g;
+  g.sampler = image_sampler_options(s.options.preview_steps);
+  g.guidance = s.options.preview_guidance;
+  EMASwapGuard use_ema(*s.ema);
+  return generate_images(*s.model, *s.tokenizer, s.schedule, all, x_T, sampler_gen, g);
+}
+
+std::string Trainer::write_preview() {
+  const Tensor images = preview_images();  // (k P, C, S, S)
+  const int64_t columns = static_cast<int64_t>(s_->data->preview_prompts().size());
+  const std::string path =
+      (std::filesystem::path(s_->options.out_dir) / "samples" / fmt::format("step_{:06}.png", s_->step)).string();
+  save_png(path, enlarge(make_grid(images, columns), 2));
+  return path;
+}
+
+TrainResult Trainer::run() {
+  using Clock = std::chrono::steady_clock;
+  State& s = *s_;
+  const TrainOptions& o = s.options;
+  const auto run_start = Clock::now();
+  const auto seconds_since = [](Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  };
+  const bool tty = ::isatty(STDOUT_FILENO) != 0;
+  const bool bar = o.progress == ProgressStyle::Bar || (o.progress == ProgressStyle::Auto && tty);
+  TrainProgress progress(o.progress != ProgressStyle::None, bar, o.steps, o.minutes * 60.0, s.step);
+  TrainLog log(log_path(), s.step > 0 ? s.step : -1);  // resumed: drop lines after the checkpoint
+
+  const int64_t params = s.model->parameter_count();
+  progress.message(
+      fmt::format("tinydiff: config '{}', {} parameters (text encoder {}, U-Net {}); data '{}'; "
+                  "vocabulary {} words",
+                  o.config, group_digits(params), group_digits(s.model->text_encoder.parameter_count()),
+                  group_digits(s.model->unet.parameter_count()), o.dataset, s.tokenizer->vocab_size()));
+  progress.message(fmt::format(
+      "batch {}, AdamW lr {} (warm-up {}, {}), EMA {}, caption dropout {}, clip {}, {} threads; output in {}", o.batch,
+      o.lr, o.warmup, o.lr_decay == "cosine" ? fmt::format("cosine to step {}", o.steps) : "then constant", o.ema_decay,
+      o.caption_dropout, o.grad_clip, omp_get_max_threads(), o.out_dir));
+  if (o.resume) progress.message(fmt::format("resuming from step {} ({})", s.step, checkpoint_path()));
+
+  TrainResult result;
+  double step_time_avg = 0.0;
+  int64_t nonfinite_in_row = 0, last_saved = o.resume ? s.step : -1, last_preview = -1;
+  const auto stop_reason = [&]() -> std::string {
+    if (o.steps > 0 && s.step >= o.steps) return fmt::format("reached step {}", o.steps);
+    if (o.minutes > 0 && seconds_since(run_start) >= o.minutes * 60.0)
+      return fmt::format("used the time budget of {} minutes", o.minutes);
+    if (o.stop_after > 0 && result.steps_this_run >= o.stop_after)
+      return fmt::format("did the {} steps asked for this run", o.stop_after);
+    return "";
+  };
+  std::string reason;
+  while ((reason = stop_reason()).empty()) {
+    if (stop_requested()) {
+      result.interrupted = true;
+      reason = "interrupted";
+      break;
+    }
+    const auto t0 = Clock::now();
+    const StepResult r = train_step();
+    const double dt = seconds_since(t0);
+    ++result.steps_this_run;
+    step_time_avg = step_time_avg == 0.0 ? dt : 0.9 * step_time_avg + 0.1 * dt;
+    s.elapsed_now += dt;
+    const double rate = step_time_avg > 0 ? 1.0 / step_time_avg : 0.0;
+    log.append({r.step, r.loss, r.lr, r.grad_norm, rate, s.elapsed_now, r.skipped});
+    if (r.skipped) {
+      ++nonfinite_in_row;
+      std::fputs(
+          fmt::format("tinydiff: warning: step {}: non-finite {} ({}); update skipped ({} in a row, {} in all)\n",
+                      r.step, std::isfinite(r.loss) ? "gradient norm" : "loss",
+                      std::isfinite(r.loss) ? r.grad_norm : r.loss, nonfinite_in_row, s.nonfinite_total)
+              .c_str(),
+          stderr);
+      if (nonfinite_in_row >= o.max_nonfinite) {
+        result.diverged = true;
+        reason = fmt::format(
+            "stopped at step {}: {} non-finite steps in a row; the last checkpoint{} is kept; try a lower lr", r.step,
+            nonfinite_in_row, last_saved >= 0 ? fmt::format(" (step {})", last_saved) : std::string());
+        break;
+      }
+    } else {
+      nonfinite_in_row = 0;
+    }
+    progress.update(r.step, r.loss, rate, s.elapsed_now, seconds_since(run_start));
+    if (o.checkpoint_every > 0 && s.step % o.checkpoint_every == 0) {
+      save_checkpoint();
+      last_saved = s.step;
+    }
+    if (o.sample_every > 0 && s.step % o.sample_every == 0) {
+      progress.message("samples: " + write_preview());
+      last_preview = s.step;
+    }
+  }
+
+  if (!result.diverged) {
+    if (last_saved != s.step) save_checkpoint();
+    if (!result.interrupted && last_preview != s.step && result.steps_this_run > 0)
+      progress.message("samples: " + write_preview());
+  }
+  if (result.steps_this_run > 0) progress.finish();
+  result.step = s.step;
+  result.nonfinite_steps = s.nonfinite_total;
+  result.seconds = seconds_since(run_start);
+  result.message = result.interrupted ? fmt::format("interrupted at step {}; checkpoint saved", s.step) : reason;
+  return result;
+}
+
+}  // namespace tinydiff
