@@ -1,0 +1,43 @@
+/// \file
+/// \brief The command line every tutorial program shares: `--quick` and `--out DIR`.
+///
+/// Each tutorial is a runnable program. In full mode it does the real amount of work (a full
+/// training run, the full sampling loops) in under two minutes on two cores; `--quick` shrinks
+/// every loop so that CTest can run it in a few seconds and still check that each figure is
+/// written. `--out DIR` says where the PNG figures and the CSV/gnuplot files behind them go
+/// (created when missing; `tutorial_out/<tutorial>` by default).
+///
+/// Usage:
+/// \code
+///   int main(int argc, char** argv) {
+///     const TutorialArgs args = parse_tutorial_args(argc, argv, "03_forward_process",
+///                                                   "noising an image step by step and in one jump");
+///     const int64_t steps = args.quick ? 200 : 6000;
+///     save_png(args.path("t03_strip.png"), strip);
+///   }
+/// \endcode
+#pragma once
+
+#include <string>
+
+namespace tinydiff::tutorial {
+
+/// What the command line asked for.
+struct TutorialArgs {
+  bool quick = false;  ///< `--quick`: small loops, for CI
+  std::string out;     ///< `--out DIR`: the output folder (exists after parsing)
+
+  /// `out` joined with a file name.
+  std::string path(const std::string& file) const;
+};
+
+/// Parses `--quick`, `--out DIR` and `--help` (which prints a usage line naming the tutorial and
+/// its one-line `summary`, then exits). Creates the output folder. On an unknown argument, prints
+/// the usage to stderr and exits with status 2.
+TutorialArgs parse_tutorial_args(int argc, char** argv, const std::string& name, const std::string& summary);
+
+/// Prints a section heading to stdout ("== title ==" with a blank line before), so a tutorial's
+/// console output reads like its lesson.
+void heading(const std::string& title);
+
+}  // namespace tinydiff::tutorial
