@@ -33,6 +33,7 @@ void check_args(const SampleArgs& a) {
   if (a.count < 1 || a.count > kMaxCount)
     usage(fmt::format("--count must be 1..{}, got {}", kMaxCount, a.count),
           "ask for at least one image, e.g. --count 8");
+  if (a.batch > 1'000'000) usage(fmt::format("--batch must be 1..1000000, got {}", a.batch), "the default is 64");
   if (a.steps < 1)
     usage(fmt::format("--steps must be at least 1, got {}", a.steps), "DDIM works well with 25-100 steps");
   if (a.sampler != "ddim" && a.sampler != "ddpm")
@@ -142,7 +143,9 @@ void add_sample_command(CLI::App& app) {
   sub->add_option("--sampler", a->sampler, "ddim or ddpm")->capture_default_str();
   sub->add_option("--eta", a->eta, "DDIM eta: 0 deterministic, 1 DDPM-like noise")->capture_default_str();
   sub->add_option("--guidance", a->guidance, "Classifier-free guidance scale (1: none)")->capture_default_str();
-  sub->add_option("--seed", a->seed, "Seed of the starting noise")->capture_default_str();
+  sub->add_option("--seed", a->seed, "Seed of the starting noise")
+      ->capture_default_str()
+      ->check(non_negative_integer());
   sub->add_option("--batch", a->batch, "Images per network call")->capture_default_str();
   sub->add_option("--threads", a->threads, "Threads (0: every core)")->capture_default_str();
   sub->add_flag("--training-weights", a->raw_weights, "Use the raw training weights instead of the EMA weights");

@@ -32,9 +32,13 @@ void check_args(const TrainArgs& a, const CLI::App& sub) {
   const auto usage = [](const std::string& problem, const std::string& hint) {
     throw CliError(kExitUsage, problem, hint);
   };
-  if (sub.count("--steps") && o.steps < 1)
-    usage(fmt::format("--steps must be at least 1, got {}", o.steps),
+  constexpr int64_t kMaxSteps = 1'000'000'000'000;  // also catches values that overflowed while parsing
+  if (sub.count("--steps") && (o.steps < 1 || o.steps > kMaxSteps))
+    usage(fmt::format("--steps must be 1..{}, got {}", kMaxSteps, o.steps),
           "give the total number of steps, e.g. --steps 2000");
+  if (sub.count("--stop-after") && o.stop_after > kMaxSteps)
+    usage(fmt::format("--stop-after must be 1..{}, got {}", kMaxSteps, o.stop_after), "give a number of steps");
+  if (o.batch > 1'000'000) usage(fmt::format("--batch must be 1..1000000, got {}", o.batch), "the default is 64");
   if (sub.count("--minutes") && !(o.minutes > 0 && std::isfinite(o.minutes)))
     usage(fmt::format("--minutes must be positive, got {}", o.minutes), "give the training time, e.g. --minutes 5");
   if (sub.count("--stop-after") && o.stop_after < 1)
@@ -131,6 +135,15 @@ TrainOptions resume_options(const TrainArgs& a, const CLI::App& sub, const std::
 
 void run_train(const TrainArgs& args, const CLI::App& sub) {
   check_args(args, sub);
+  // Every value is checked before any file is looked at, so a bad value is reported as such
+  // whatever the state of --out. (A resume may take its step count from the checkpoint.)
+  TrainOptions probe = args.options;
+  if (probe.steps == 0 && probe.minutes == 0 && probe.stop_after == 0) probe.steps = 1;
+  try {
+    validate(probe);
+  } catch (const Error& e) {
+    throw CliError(kExitUsage, e.what(), "run 'tinydiff train --help' for the options");
+  }
   const std::string checkpoint = (std::filesystem::path(args.options.out_dir) / "checkpoint.safetensors").string();
   const bool has_checkpoint = std::filesystem::exists(checkpoint);
   TrainOptions o;
@@ -213,7 +226,9 @@ void add_train_command(CLI::App& app) {
                   "Stop this run after this many steps (the schedule still uses --steps)");
   sub->add_option("--batch", o.batch, "Images per step")->capture_default_str();
   sub->add_option("--config", o.config, "Model size: tiny (1.29M parameters), small, micro")->capture_default_str();
-  sub->add_option("--seed", o.seed, "Seed of the initial weights and of the random streams")->capture_default_str();
+  sub->add_option("--seed", o.seed, "Seed of the initial weights and of the random streams")
+      ->capture_default_str()
+      ->check(non_negative_integer());
   sub->add_option("--lr", o.lr, "Peak learning rate of AdamW")->capture_default_str();
   sub->add_option("--warmup", o.warmup, "Linear warm-up steps")->capture_default_str();
   sub->add_option("--lr-decay", o.lr_decay, "After the warm-up: cosine, constant, auto (cosine with --steps)")

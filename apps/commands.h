@@ -32,6 +32,15 @@ void add_eval_command(CLI::App& app);
 /// `tinydiff train-classifier`: trains and caches the Fashion-MNIST judge of `eval` (apps/cmd_train_classifier.cpp).
 void add_train_classifier_command(CLI::App& app);
 
+/// A CLI11 check for unsigned options (seeds): CLI11 would otherwise turn "-1" into 2^64 - 1.
+inline CLI::Validator non_negative_integer() {
+  return CLI::Validator(
+      [](std::string& value) {
+        return value.find('-') == std::string::npos ? std::string() : "must be a whole number >= 0, got " + value;
+      },
+      "");
+}
+
 /// Adds every subcommand to `app`, in the order `tinydiff --help` lists them.
 inline void add_all_commands(CLI::App& app) {
   add_train_command(app);

@@ -30,6 +30,9 @@ int main(int argc, char** argv) {
                "tinydiff"};
   app.set_version_flag("--version", std::string("tinydiff ") + TINYDIFF_VERSION);
   app.require_subcommand(1);
+  // An option given twice takes its last value (as most Unix tools do), so a script can
+  // append overrides to a shared command line. Subcommands inherit this default.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.footer(
       "Exit codes: 0 success, 1 usage error, 2 bad file or folder, 3 training diverged, 130 interrupted.\n"
       "Run 'tinydiff <command> --help' for a command's options.");
@@ -38,8 +41,14 @@ int main(int argc, char** argv) {
     std::fputs(app.help().c_str(), stdout);
     return kExitUsage;
   }
-  // An unknown first word would only get CLI11's "A subcommand is required": name it.
+  // An unknown first word or option would only get CLI11's "A subcommand is required": name it.
   const std::string first = argv[1];
+  if (first != "-h" && first != "--help" && first != "--version" && first.rfind("--help-", 0) != 0 && !first.empty() &&
+      first[0] == '-') {
+    print_error(fmt::format("unknown option '{}'", first),
+                "put a command first, e.g. 'tinydiff train --help'; 'tinydiff --help' lists the commands");
+    return kExitUsage;
+  }
   if (!first.empty() && first[0] != '-') {
     std::vector<std::string> names;
     for (const CLI::App* sub : app.get_subcommands({})) names.push_back(sub->get_name());

@@ -170,7 +170,7 @@ void checkpoint_seeds(Writer& w) {
       "must be a 0-d int64 tensor");
   variant(
       "negative_step", [&](NamedTensors& ts, M&) { set(ts, "optim.step", Tensor::from_indices({-1}, {})); },
-      "expected at least 0");
+      "expected a count in [0, 2^53]");
   variant(
       "partial_adam_state",
       [](NamedTensors& ts, M&) {

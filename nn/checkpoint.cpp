@@ -63,9 +63,13 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Modu
   int64_t ema_updates = 0;
   if (ema != nullptr) {
     for (const auto& p : ema->state_problems(data.tensors, "ema.")) problems.push_back("ema: " + p);
+    // At most 2^53: exact as a double (the EMA's decay formula), and far from int64 overflow in
+    // EMA::update (found with the fuzz harness: INT64_MAX here overflowed the next update).
+    constexpr int64_t kMaxCount = int64_t{1} << 53;
     const auto it = data.metadata.find(kEmaUpdatesKey);
-    if (it == data.metadata.end() || !parse_whole(it->second, ema_updates) || ema_updates < 0)
-      problems.push_back(fmt::format("ema: metadata '{}' is missing or not a count", kEmaUpdatesKey));
+    if (it == data.metadata.end() || !parse_whole(it->second, ema_updates) || ema_updates < 0 ||
+        ema_updates > kMaxCount)
+      problems.push_back(fmt::format("ema: metadata '{}' is missing or not a count in [0, 2^53]", kEmaUpdatesKey));
   }
   if (optimizer != nullptr)
     for (const auto& p : optimizer->state_problems(data.tensors, "optim.")) problems.push_back("optim: " + p);

@@ -39,7 +39,9 @@ std::map<std::string, const Tensor*> collect(const NamedTensors& tensors, const 
   return out;
 }
 
-// Checks a 0-d int64 step tensor holding a value >= `min`.
+// Checks a 0-d int64 step tensor holding a value in [`min`, 2^53]: exact as a double (the bias
+// corrections use it as one) and far from overflowing the next ++step (found by the fuzz harness:
+// INT64_MAX loaded and overflowed in the next step()).
 void check_step_tensor(const std::string& full_name, const Tensor& t, int64_t min, std::vector<std::string>& problems) {
   if (!t.defined() || t.dtype() != DType::I64 || t.dim() != 0) {
     problems.push_back(fmt::format(
@@ -47,8 +49,10 @@ void check_step_tensor(const std::string& full_name, const Tensor& t, int64_t mi
         t.defined() ? fmt::format("{} {}", shape_str(t.shape()), dtype_name(t.dtype())) : std::string("undefined")));
     return;
   }
-  if (t.item() < static_cast<double>(min))
-    problems.push_back(fmt::format("'{}' is {}, expected at least {}", full_name, t.item(), min));
+  constexpr int64_t kMaxStep = int64_t{1} << 53;
+  const int64_t v = t.data<int64_t>()[0];
+  if (v < min || v > kMaxStep)
+    problems.push_back(fmt::format("'{}' is {}, expected a count in [{}, 2^53]", full_name, v, min));
 }
 
 // Checks a state buffer against its parameter's shape (floating dtype; converted on load).
