@@ -220,7 +220,7 @@ TEST_CASE("bad files and folders: exit code 2, one line, nothing left behind", "
   CHECK_FALSE(fs::exists(dir / "nothing_here"));
 }
 
-TEST_CASE("Ctrl-C during training saves a checkpoint and exits with 130; --resume continues", "[cli][signal]") {
+TEST_CASE("Ctrl-C during training saves a checkpoint and exits with 130, --resume continues", "[cli][signal]") {
   const fs::path dir = work_dir() / "interrupted";
   fs::remove_all(dir);
   const pid_t pid = ::fork();

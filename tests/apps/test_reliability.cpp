@@ -155,7 +155,7 @@ TEST_CASE("kill -9 at random moments: the last checkpoint always loads, and resu
   CHECK(temp_files(crashed).size() == temps);
 }
 
-TEST_CASE("N steps equal N/2 + --resume + N/2 bit for bit at 2 threads; same seed and threads, same bits",
+TEST_CASE("N steps equal N/2 + --resume + N/2 bit for bit at 2 threads, same seed and threads, same bits",
           "[cli][reliability][resume]") {
   constexpr int64_t kSteps = 8;
   const fs::path dir = fresh_dir("resume");

@@ -57,7 +57,7 @@ TEST_CASE("engine: backward with an explicit upstream gradient", "[autograd][eng
   for (int64_t i = 0; i < 3; ++i) CHECK(x.grad().at({i}) == Approx(u.at({i}) * std::exp(x.value().at({i}))));
 }
 
-TEST_CASE("engine: retain_graph allows a second backward; the default frees the graph", "[autograd][engine]") {
+TEST_CASE("engine: retain_graph allows a second backward, the default frees the graph", "[autograd][engine]") {
   Variable x(vec64({1.5}), true);
   Variable loss = sum(exp(x));
   loss.backward(/*retain_graph=*/true);

@@ -40,7 +40,7 @@ TEST_CASE("conv2d gradcheck: 3x3 padding 1, stride 2, 1x1, no bias", "[autograd]
                   {randn64({1, 4, 4, 2}, 15).permute({0, 3, 1, 2}), randn64({2, 2, 3, 3}, 16), randn64({2}, 17)});
 }
 
-TEST_CASE("conv2d gradients agree with the naive kernels; bias gradient sums over B, H, W", "[autograd][conv]") {
+TEST_CASE("conv2d gradients agree with the naive kernels, bias gradient sums over B, H, W", "[autograd][conv]") {
   Variable x(randn64({2, 3, 7, 6}, 20), true), w(randn64({4, 3, 3, 3}, 21), true), b(randn64({4}, 22), true);
   Variable y = conv2d(x, w, b, 2, 1);
   REQUIRE(y.shape() == (Shape{2, 4, 4, 3}));

@@ -137,7 +137,7 @@ TEST_CASE("dropout is reproducible from the seed and gradchecks with a fixed mas
                   {x0});
 }
 
-TEST_CASE("dropout is the identity when not training or p = 0; p = 1 zeros", "[autograd][dropout]") {
+TEST_CASE("dropout is the identity when not training or p = 0, p = 1 zeros", "[autograd][dropout]") {
   Variable x(randn64({3, 3}, 40), true);
   Generator gen(1);
   const auto state = gen.state();

@@ -55,7 +55,7 @@ TEST_CASE("softmax on inputs large enough for the multithreaded kernel paths", "
   }
 }
 
-TEST_CASE("softmax hand-computed values; rows sum to one", "[autograd][softmax]") {
+TEST_CASE("softmax hand-computed values, rows sum to one", "[autograd][softmax]") {
   // softmax(0, ln 2, ln 5) = (1, 2, 5) / 8.
   Variable x(Tensor::from_vector({0.0, std::log(2.0), std::log(5.0)}, {1, 3}, DType::F64));
   Tensor p = softmax(x, -1).value();

@@ -11,7 +11,7 @@
 
 using namespace tinydiff;
 
-TEST_CASE("Fashion-MNIST loads, scaled to [-1, 1] and padded to 32x32", "[data][fashion]") {
+TEST_CASE("Fashion-MNIST loads, scaled to (-1, 1) and padded to 32x32", "[data][fashion]") {
   FashionMnist train = load_fashion_mnist(FashionSplit::Train, kFashionMnistDir, 100);
   REQUIRE(train.images.shape() == Shape{100, 1, 32, 32});
   REQUIRE(train.labels.shape() == Shape{100});

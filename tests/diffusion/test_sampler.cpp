@@ -140,7 +140,7 @@ TEST_CASE("DDIM with eta = 1 over all T steps is DDPM with beta-tilde variance",
   CHECK(max_abs_diff(ddpm_sample(model, s, xT, gc, ddpm_opt), b) > 1e-3);
 }
 
-TEST_CASE("clip_x0 keeps the predicted x0 (and so the result) in [-1, 1]", "[diffusion][sampler]") {
+TEST_CASE("clip_x0 keeps the predicted x0 (and so the result) in (-1, 1)", "[diffusion][sampler]") {
   // Data points outside [-1, 1]^2: without clipping the samples land on them; with clipping every
   // predicted x0 the callback sees, and the final sample (the last predicted x0), lies in [-1, 1].
   const NoiseSchedule s = make_schedule("linear", {.num_timesteps = 100, .beta_start = 1e-3, .beta_end = 0.1});
@@ -168,7 +168,7 @@ TEST_CASE("clip_x0 keeps the predicted x0 (and so the result) in [-1, 1]", "[dif
   }
 }
 
-TEST_CASE("guidance calls the model once on [x; x] and combines u + w (c - u)", "[diffusion][sampler][guidance]") {
+TEST_CASE("guidance calls the model once on (x, x) and combines u + w (c - u)", "[diffusion][sampler][guidance]") {
   int calls = 0;
   // A batched model whose first half (unconditional) returns x and second half (conditional) 3x + 1.
   BatchedModel model = [&](const Tensor& x2, const Tensor& t2) {

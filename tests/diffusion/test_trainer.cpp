@@ -200,7 +200,7 @@ TEST_CASE("the trainer overfits four images to a low loss, captions included", "
   CHECK(right_mse < 0.7 * wrong_mse);
 }
 
-TEST_CASE("a checkpoint restores model, optimizer, EMA, tokenizer and streams; training continues identically",
+TEST_CASE("a checkpoint restores model, optimizer, EMA, tokenizer and streams, training continues identically",
           "[trainer][checkpoint]") {
   ThreadsGuard one_thread(1);
   const std::string dir = fresh_dir("roundtrip");

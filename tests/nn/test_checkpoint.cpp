@@ -62,7 +62,7 @@ fs::path scratch(const std::string& name) {
 
 }  // namespace
 
-TEST_CASE("state_dict names follow the module; load_state_dict copies with dtype conversion", "[state_dict]") {
+TEST_CASE("state_dict names follow the module, load_state_dict copies with dtype conversion", "[state_dict]") {
   Tiny m(2);
   const NamedTensors sd = state_dict(m);
   REQUIRE(sd.size() == 3);

@@ -279,7 +279,7 @@ TEST_CASE("layers agree with naive references and hand values", "[nn][layers]") 
   }
 }
 
-TEST_CASE("MultiHeadAttention: masking equals dropping the keys; self = forward(x, x, x)", "[nn][layers][attention]") {
+TEST_CASE("MultiHeadAttention: masking equals dropping the keys, self = forward(x, x, x)", "[nn][layers][attention]") {
   Generator gen(15);
   MultiHeadAttention m({.embed_dim = 8, .num_heads = 2, .kdim = 6, .vdim = 6}, gen);
   m.in_proj_bias.mutable_value().copy_(gen.normal({24}));

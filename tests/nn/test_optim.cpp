@@ -191,7 +191,7 @@ TEST_CASE("AdamW matches torch.optim.AdamW for 3 steps", "[optim]") {
   check_against<AdamW>(DType::F32, AdamWOptions{.lr = 0.1}, kTorchAdamW32, 1e-6);
 }
 
-TEST_CASE("Optimizers skip parameters without a gradient; zero_grad, set_lr", "[optim]") {
+TEST_CASE("Optimizers skip parameters without a gradient, zero_grad, set_lr", "[optim]") {
   Variable a(Tensor::from_vector({1.0, 2.0}, {2}, DType::F32), true);
   Variable frozen(Tensor::from_vector({5.0}, {1}, DType::F32), true);
   AdamW opt({{"a", a}, {"frozen", frozen}}, {.lr = 0.1, .weight_decay = 0.5});

@@ -254,7 +254,7 @@ TEST_CASE("var with correction 0 and 1", "[reduce]") {
                     Catch::Contains("var: correction must be >= 0, got -1 (input shape (2, 3))"));
 }
 
-TEST_CASE("max and min propagate NaN; argmax picks the first maximum", "[reduce]") {
+TEST_CASE("max and min propagate NaN, argmax picks the first maximum", "[reduce]") {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   for (DType dt : kFloatTypes) {
     INFO(dtype_name(dt));
