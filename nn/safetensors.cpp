@@ -240,7 +240,11 @@ Header parse_header(const uint8_t* text, size_t n, uint64_t buffer_size, const s
   try {
     header = json::parse(text, text + n, callback, /*allow_exceptions=*/true);
   } catch (const json::exception& ex) {
-    throw Error(kLoad, fmt::format("{}: header is not valid JSON: {}", source, ex.what()));
+    // nlohmann's message quotes the last token read, escaped, which can be long (a fuzz finding:
+    // a token of tabs and control bytes made a 1,100-character message): keep the first 300.
+    std::string why = ex.what();
+    if (why.size() > 300) why = why.substr(0, 300) + "...";
+    throw Error(kLoad, fmt::format("{}: header is not valid JSON: {}", source, why));
   }
   if (!duplicate.empty()) {
     if (duplicate_depth == 1 && duplicate != "__metadata__")
