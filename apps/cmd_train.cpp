@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <exception>
 #include <filesystem>
 #include <memory>
 
@@ -11,9 +12,15 @@
 #include "diffusion/dataset.h"
 #include "diffusion/model_config.h"
 #include "diffusion/trainer.h"
+#include "nn/distributed.h"
 
 namespace tinydiff::cli {
 namespace {
+
+// With several MPI ranks every rank parses the same command line: only rank 0 speaks.
+void warn(const std::string& text) {
+  if (world_rank() == 0) print_warning(text);
+}
 
 struct TrainArgs {
   TrainOptions options;
@@ -89,6 +96,7 @@ TrainOptions resume_options(const TrainArgs& a, const CLI::App& sub, const std::
   o.threads = g.threads;
   o.fashion_dir = g.fashion_dir;
   o.stop_after = g.stop_after;
+  o.rank_log = g.rank_log;
   if (given("--steps") || given("--minutes")) {
     o.steps = given("--steps") ? g.steps : stored.steps;
     o.minutes = given("--minutes") ? g.minutes : 0.0;
@@ -97,8 +105,8 @@ TrainOptions resume_options(const TrainArgs& a, const CLI::App& sub, const std::
   if (given("--sample-every")) o.sample_every = g.sample_every;
   if (given("--max-nonfinite")) o.max_nonfinite = g.max_nonfinite;
   if (given("--seed") && g.seed != stored.seed)
-    print_warning(fmt::format("--seed {} is ignored: a resumed run continues the random streams of seed {}", g.seed,
-                              stored.seed));
+    warn(fmt::format("--seed {} is ignored: a resumed run continues the random streams of seed {}", g.seed,
+                     stored.seed));
   // Trajectory options given again with another value: use them, and say that the run changes.
   std::vector<std::string> changed;
   const auto take = [&](const char* flag, auto& field, const auto& value) {
@@ -118,22 +126,32 @@ TrainOptions resume_options(const TrainArgs& a, const CLI::App& sub, const std::
   take("--grad-clip", o.grad_clip, g.grad_clip);
   take("--flip", o.flip, g.flip);
   if (o.steps > 0 && o.steps <= step && o.minutes == 0 && o.stop_after == 0) {
-    std::fputs(fmt::format("tinydiff: '{}' is already at step {} (--steps {}); nothing to do. Give a larger --steps "
-                           "to train further.\n",
-                           checkpoint, step, o.steps)
-                   .c_str(),
-               stdout);
+    if (world_rank() == 0)
+      std::fputs(fmt::format("tinydiff: '{}' is already at step {} (--steps {}); nothing to do. Give a larger "
+                             "--steps to train further.\n",
+                             checkpoint, step, o.steps)
+                     .c_str(),
+                 stdout);
     throw CliExit{kExitOk};
   }
   if (o.lr_decay == "cosine" && o.steps != stored.steps)
     changed.push_back(fmt::format("the cosine decay now ends at step {} (was {})", o.steps, stored.steps));
   if (!changed.empty())
-    print_warning(fmt::format("resuming with changed settings: {}; the run will differ from an uninterrupted one",
-                              fmt::join(changed, ", ")));
+    warn(fmt::format("resuming with changed settings: {}; the run will differ from an uninterrupted one",
+                     fmt::join(changed, ", ")));
   return o;
 }
 
-void run_train(const TrainArgs& args, const CLI::App& sub) {
+// What set_up makes: the output folder (rank 0 only) and the trainer.
+struct TrainSetUp {
+  std::unique_ptr<OutputDir> out;
+  std::unique_ptr<Trainer> trainer;
+  TrainOptions options;
+};
+
+// Everything before the first step: checks, options (from the checkpoint on --resume), data,
+// output folder, trainer. Throws CliError / CliExit.
+TrainSetUp set_up(const TrainArgs& args, const CLI::App& sub) {
   check_args(args, sub);
   // Every value is checked before any file is looked at, so a bad value is reported as such
   // whatever the state of --out. (A resume may take its step count from the checkpoint.)
@@ -178,22 +196,85 @@ void run_train(const TrainArgs& args, const CLI::App& sub) {
                    "install it with 'apt-get install dataset-fashion-mnist', or point --data-dir at the IDX files");
   }
 
-  OutputDir out(o.out_dir, "--out");
-  std::unique_ptr<Trainer> trainer;
+  TrainSetUp u;
+  if (world_rank() == 0) u.out = std::make_unique<OutputDir>(o.out_dir, "--out");  // only rank 0 writes there
   try {
-    trainer = std::make_unique<Trainer>(o, std::move(data));
+    u.trainer = std::make_unique<Trainer>(o, std::move(data));
   } catch (const Error& e) {
     throw CliError(o.resume ? kExitBadFile : kExitUsage, e.what(),
                    o.resume ? "the checkpoint does not fit these options; use another --out to start afresh"
                             : "run 'tinydiff train --help' for the options");
   }
-  out.keep();  // from here on the folder holds a run (log, checkpoints)
+  u.options = o;
+  return u;
+}
+
+// With several ranks, every rank must learn whether set-up failed anywhere before the first
+// collective call of training (else the others would wait for it forever). A rank that failed
+// rethrows its error (quietly when rank 0 failed too and says why); the others exit quietly,
+// rank 0 saying that another rank failed.
+void agree_on_set_up(const std::exception_ptr& failure) {
+  const int rank = world_rank();
+  const std::vector<double> failed = all_reduce_sum({failure ? 1.0 : 0.0, failure && rank == 0 ? 1.0 : 0.0});
+  if (failed[0] == 0) return;
+  if (failure) {
+    try {
+      std::rethrow_exception(failure);
+    } catch (const CliExit&) {
+      throw;
+    } catch (const CliError& e) {
+      if (rank == 0) throw;
+      if (failed[1] > 0) throw CliExit{e.code()};
+      throw CliError(e.code(), fmt::format("rank {}: {}", rank, e.what()), e.hint());
+    } catch (...) {
+      if (rank == 0 || failed[1] == 0) throw;
+      throw CliExit{kExitUsage};
+    }
+  }
+  if (rank == 0)
+    throw CliError(kExitBadFile, fmt::format("{} of the {} ranks could not start training", failed[0], world_size()),
+                   "see their messages");
+  throw CliExit{kExitBadFile};
+}
+
+void run_train(const TrainArgs& args, const CLI::App& sub) {
+  const int rank = world_rank(), ranks = world_size();
+  TrainSetUp u;
+  if (ranks == 1) {
+    u = set_up(args, sub);
+  } else {
+    std::exception_ptr failure;
+    try {
+      u = set_up(args, sub);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    agree_on_set_up(failure);
+  }
+  const TrainOptions& o = u.options;
+  std::unique_ptr<Trainer>& trainer = u.trainer;
+  if (u.out) u.out->keep();  // from here on the folder holds a run (log, checkpoints)
   install_stop_signal_handlers();
   TrainResult r;
   try {
     r = trainer->run();
-  } catch (const Error& e) {
+  } catch (const std::exception& e) {
+    if (ranks > 1) {
+      // Possibly this rank alone (rank 0 writing a checkpoint): the others cannot be told, so end them all.
+      print_error(fmt::format("rank {}: {}", rank, e.what()),
+                  "check free disk space and that --out is writable; then add --resume");
+      abort_all_ranks(kExitBadFile);
+    }
+    if (dynamic_cast<const Error*>(&e) == nullptr) throw;
     throw CliError(kExitBadFile, e.what(), "check free disk space and that --out is writable; then add --resume");
+  }
+  // Wait for rank 0's last checkpoint: mpirun ends the whole job as soon as one rank exits with a
+  // non-zero code (130 after a stop), which must not cut that write short.
+  if (ranks > 1) barrier();
+  if (rank != 0) {  // rank 0 reports for all
+    if (r.diverged) throw CliExit{kExitTrainingFailed};
+    if (r.interrupted) throw CliExit{kExitInterrupted};
+    return;
   }
   if (r.diverged) throw CliError(kExitTrainingFailed, r.message, "resume from the last checkpoint with a lower --lr");
   if (r.interrupted) {
@@ -250,6 +331,10 @@ void add_train_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--progress", args->progress, "Progress display: auto, bar, lines, none")->capture_default_str();
   sub->add_option("--data-dir", o.fashion_dir, "Folder of the Fashion-MNIST IDX files")->capture_default_str();
+  sub->add_option("--rank-log", o.rank_log,
+                  "Debugging several ranks (MPI): each rank writes its rows, timesteps and example hashes of every "
+                  "step and its final parameter checksum to DIR/rank<R>.jsonl")
+      ->type_name("DIR");
   sub->callback([args, sub] { run_train(*args, *sub); });
 }
 

@@ -12,6 +12,8 @@
 
 #include "apps/cli_errors.h"
 #include "apps/commands.h"
+#include "apps/omp_env.h"
+#include "nn/distributed.h"
 #include "tensor/error.h"
 
 namespace {
@@ -26,6 +28,10 @@ std::string command_name(const CLI::App& app) {
 
 int main(int argc, char** argv) {
   using namespace tinydiff::cli;
+  // Before anything else (re-executes the program when OMP_WAIT_POLICY is unset; apps/omp_env.h).
+  use_passive_omp_wait_by_default(argv);
+  // MPI_Init when started by mpirun (data-parallel `tinydiff train`, nn/distributed.h); MPI_Finalize on return.
+  const tinydiff::DistributedSession mpi(&argc, &argv);
   CLI::App app{"tinydiff: train text-to-image diffusion models from scratch on the CPU, and sample from them.",
                "tinydiff"};
   app.set_version_flag("--version", std::string("tinydiff ") + TINYDIFF_VERSION);

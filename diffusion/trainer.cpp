@@ -5,6 +5,7 @@
 #include <omp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -14,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "diffusion/data_parallel.h"
 #include "diffusion/forward_process.h"
 #include "diffusion/generate.h"
 #include "diffusion/image_io.h"
@@ -21,6 +23,7 @@
 #include "diffusion/train_report.h"
 #include "nn/checkpoint.h"
 #include "nn/clip.h"
+#include "nn/distributed.h"
 #include "nn/lr_schedule.h"
 
 namespace tinydiff {
@@ -165,6 +168,9 @@ void install_stop_signal_handlers() {
   sa.sa_flags = SA_RESETHAND;  // a second signal gets the default action
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  // mpirun answers SIGINT/SIGTERM by killing the ranks about a second later (too soon to finish a
+  // step), but forwards SIGUSR1 to every rank as it is.
+  if (world_size() > 1) sigaction(SIGUSR1, &sa, nullptr);
 }
 bool stop_requested() { return g_stop_signal != 0 || g_stop_requested.load(); }
 void request_stop() { g_stop_requested = true; }
@@ -196,6 +202,19 @@ std::string group_digits(int64_t n) {
   return out;
 }
 
+// Rows [begin, end) of a tensor (B, ...) as a contiguous tensor (the tensor itself for all rows).
+Tensor rows(const Tensor& x, const BatchShard& shard) {
+  if (shard.begin == 0 && shard.end == x.size(0)) return x;
+  return x.slice(0, shard.begin, shard.end).contiguous();
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 bool all_weights_finite(const Module& model, const EMA& ema) {
   for (const auto& [name, p] : model.named_parameters())
     if (!all_finite(p.value())) return false;
@@ -219,8 +238,12 @@ struct Trainer::State {
   LrSchedule lr_schedule;
   int64_t step = 0;
   int64_t nonfinite_total = 0;
-  double elapsed_before = 0.0;  // training seconds of earlier runs
-  double elapsed_now = 0.0;     // training seconds including this run so far
+  double elapsed_before = 0.0;        // training seconds of earlier runs
+  double elapsed_now = 0.0;           // training seconds including this run so far
+  int rank = 0, ranks = 1;            // this process among the data-parallel ranks (nn/distributed.h)
+  bool synced = false;                // synchronize_ranks() has run
+  std::unique_ptr<RankLog> rank_log;  // options.rank_log's file of this rank (data_parallel.h)
+  int64_t allreduce_bytes = 0;
 };
 
 Trainer::Trainer(TrainOptions options, std::unique_ptr<TrainingData> data) : s_(std::make_unique<State>()) {
@@ -229,6 +252,12 @@ Trainer::Trainer(TrainOptions options, std::unique_ptr<TrainingData> data) : s_(
   options.lr_decay = resolved_lr_decay(options);
   if (options.threads > 0) omp_set_num_threads(options.threads);
   s.options = options;
+  s.rank = world_rank();
+  s.ranks = world_size();
+  TD_CHECK(options.batch >= s.ranks, "Trainer",
+           fmt::format("batch {} is smaller than the number of ranks ({}); every rank needs at least one example "
+                       "of each batch: give --batch {} or more, or use fewer ranks",
+                       options.batch, s.ranks, s.ranks));
   const TrainOptions& o = s.options;
 
   if (data == nullptr) {
@@ -301,13 +330,18 @@ Trainer::Trainer(TrainOptions options, std::unique_ptr<TrainingData> data) : s_(
   s.elapsed_now = s.elapsed_before;
 
   std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(o.out_dir) / "samples", ec);
-  TD_CHECK(!ec, "Trainer", fmt::format("cannot create the output folder '{}': {}", o.out_dir, ec.message()));
+  if (s.rank == 0) {  // only rank 0 writes there
+    std::filesystem::create_directories(std::filesystem::path(o.out_dir) / "samples", ec);
+    TD_CHECK(!ec, "Trainer", fmt::format("cannot create the output folder '{}': {}", o.out_dir, ec.message()));
+  }
+  if (!o.rank_log.empty()) s.rank_log = std::make_unique<RankLog>(o.rank_log, s.rank, s.ranks);
 }
 
 Trainer::~Trainer() = default;
 
 int64_t Trainer::step() const { return s_->step; }
+int Trainer::rank() const { return s_->rank; }
+int Trainer::ranks() const { return s_->ranks; }
 const TrainOptions& Trainer::options() const { return s_->options; }
 TextToImageModel& Trainer::model() { return *s_->model; }
 const AdamW& Trainer::optimizer() const { return *s_->optimizer; }
@@ -319,10 +353,32 @@ std::string Trainer::checkpoint_path() const {
 }
 std::string Trainer::log_path() const { return (std::filesystem::path(s_->options.out_dir) / "log.jsonl").string(); }
 
+void Trainer::synchronize_ranks() {
+  State& s = *s_;
+  s.synced = true;
+  if (s.ranks == 1) return;
+  broadcast_parameters(s.model->parameters(), 0);
+  // Everything a step depends on must agree, or the ranks would drift apart (e.g. ranks that
+  // resumed from different files). Weights: bit-identical after the broadcast.
+  const std::string scalars = fmt::format("{} {} {} {} {}", s.step, format_generator_state(s.data_gen.state()),
+                                          format_generator_state(s.noise_gen.state()),
+                                          format_generator_state(s.dropout_gen.state()), to_json(s.options));
+  const uint64_t sum =
+      training_state_checksum(s.model->parameters(), s.optimizer->state_tensors(), s.ema->state_tensors(), scalars);
+  TD_CHECK(all_ranks_equal(sum), "Trainer",
+           fmt::format("the {} ranks do not hold the same training state (options, step, random streams, EMA or "
+                       "AdamW moments) after start-up; every rank must read the same checkpoint and options",
+                       s.ranks));
+}
+
 StepResult Trainer::train_step() {
   State& s = *s_;
+  if (!s.synced) synchronize_ranks();
   const int64_t B = s.options.batch;
-  // Draws: data (images, caption wording), dropout (which captions), noise (t, epsilon).
+  // Draws: data (images, caption wording), dropout (which captions), noise (t, epsilon). Every rank
+  // draws the whole global batch, exactly as a single process does, and keeps its shard of rows
+  // below: N ranks see the same examples, timesteps and noise as one, and the streams' states do
+  // not depend on N. (Drawing a batch is cheap next to the step: see dataset.h.)
   TrainingBatch batch = s.data->next_batch(s.data_gen, B);
   const int64_t C = s.config.image_channels, S = s.config.image_size;
   TD_CHECK(batch.images.shape() == Shape({B, C, S, S}) && static_cast<int64_t>(batch.captions.size()) == B,
@@ -333,21 +389,39 @@ StepResult Trainer::train_step() {
   const float* dropped = drop.data<float>();
   for (int64_t i = 0; i < B; ++i)
     if (dropped[i] != 0.0f) batch.captions[static_cast<size_t>(i)].clear();
-  const Tensor t = sample_timesteps(s.noise_gen, B, s.schedule.num_timesteps);  // (B) int64
-  const Tensor noise = s.noise_gen.normal(batch.images.shape());                // (B, C, S, S)
-  const Tensor x_t = q_sample(batch.images, t, noise, s.schedule);              // (B, C, S, S)
-  const Tokenizer::Batch tokens = s.tokenizer->encode_batch(batch.captions);    // ids, mask: (B, L)
+  const Tensor t_all = sample_timesteps(s.noise_gen, B, s.schedule.num_timesteps);  // (B) int64
+  const Tensor noise_all = s.noise_gen.normal(batch.images.shape());                // (B, C, S, S)
+
+  // This rank's rows (all of them with one rank): b of the B examples.
+  const BatchShard shard = batch_shard(B, s.rank, s.ranks);
+  const int64_t b = shard.size();
+  const Tensor x0 = rows(batch.images, shard);  // (b, C, S, S)
+  const Tensor t = rows(t_all, shard);          // (b) int64
+  const Tensor noise = rows(noise_all, shard);  // (b, C, S, S)
+  const std::vector<std::string> captions(batch.captions.begin() + shard.begin, batch.captions.begin() + shard.end);
+  if (s.rank_log) s.rank_log->step(s.step + 1, shard, x0, noise, t, captions);
+  const Tensor x_t = q_sample(x0, t, noise, s.schedule);                // (b, C, S, S)
+  const Tokenizer::Batch tokens = s.tokenizer->encode_batch(captions);  // ids, mask: (b, L)
 
   s.optimizer->zero_grad();
-  const Variable eps = s.model->forward(Variable(x_t), t, tokens.ids, tokens.mask);  // (B, C, S, S)
-  const Variable loss = diffusion_loss(eps, batch.images, noise, t, s.schedule, Prediction::Epsilon);
+  const Variable eps = s.model->forward(Variable(x_t), t, tokens.ids, tokens.mask);  // (b, C, S, S)
+  const Variable loss = diffusion_loss(eps, x0, noise, t, s.schedule, Prediction::Epsilon);
   loss.backward();
   const std::vector<Variable> params = s.model->parameters();
   StepResult r;
   r.loss = loss.item();
+  if (s.ranks > 1) {
+    // The global batch's mean loss and gradient: shard means weighted by b / B (distributed.h).
+    const double weight = static_cast<double>(b) / static_cast<double>(B);
+    const GradientAllReduce reduced = all_reduce_gradients(params, weight);
+    r.allreduce_seconds = reduced.seconds;
+    s.allreduce_bytes = reduced.bytes;
+    r.loss = all_reduce_sum(weight * r.loss);
+  }
   r.grad_norm = s.options.grad_clip > 0 ? clip_grad_norm(params, s.options.grad_clip) : grad_norm(params);
   r.lr = scheduled_lr(s.lr_schedule, s.step);
   r.skipped = !std::isfinite(r.loss) || !std::isfinite(r.grad_norm);
+  if (s.ranks > 1) r.skipped = all_reduce_any(r.skipped);  // every rank skips, or none
   if (!r.skipped) {
     s.optimizer->set_lr(r.lr);
     s.optimizer->step();
@@ -418,10 +492,12 @@ TrainResult Trainer::run() {
   const auto seconds_since = [](Clock::time_point t) {
     return std::chrono::duration<double>(Clock::now() - t).count();
   };
+  const bool root = s.rank == 0;  // only rank 0 prints, logs, checkpoints and samples
   const bool tty = ::isatty(STDOUT_FILENO) != 0;
   const bool bar = o.progress == ProgressStyle::Bar || (o.progress == ProgressStyle::Auto && tty);
-  TrainProgress progress(o.progress != ProgressStyle::None, bar, o.steps, o.minutes * 60.0, s.step);
-  TrainLog log(log_path(), s.step > 0 ? s.step : -1);  // resumed: drop lines after the checkpoint
+  TrainProgress progress(root && o.progress != ProgressStyle::None, bar, o.steps, o.minutes * 60.0, s.step);
+  std::optional<TrainLog> log;
+  if (root) log.emplace(log_path(), s.step > 0 ? s.step : -1);  // resumed: drop lines after the checkpoint
 
   const int64_t params = s.model->parameter_count();
   progress.message(
@@ -433,22 +509,45 @@ TrainResult Trainer::run() {
       "batch {}, AdamW lr {} (warm-up {}, {}), EMA {}, caption dropout {}, clip {}, {} threads; output in {}", o.batch,
       o.lr, o.warmup, o.lr_decay == "cosine" ? fmt::format("cosine to step {}", o.steps) : "then constant", o.ema_decay,
       o.caption_dropout, o.grad_clip, omp_get_max_threads(), o.out_dir));
+  if (s.ranks > 1)
+    progress.message(fmt::format("data parallel: {} ranks (MPI), {} to {} examples of each batch per rank", s.ranks,
+                                 o.batch / s.ranks, (o.batch + s.ranks - 1) / s.ranks));
   if (o.resume) progress.message(fmt::format("resuming from step {} ({})", s.step, checkpoint_path()));
 
   TrainResult result;
+  result.ranks = s.ranks;
   double step_time_avg = 0.0;
+  std::vector<double> step_times, allreduce_times;
   int64_t nonfinite_in_row = 0, last_saved = o.resume ? s.step : -1, last_preview = -1;
-  const auto stop_reason = [&]() -> std::string {
+  const auto stop_reason = [&](bool time_up) -> std::string {
     if (o.steps > 0 && s.step >= o.steps) return fmt::format("reached step {}", o.steps);
-    if (o.minutes > 0 && seconds_since(run_start) >= o.minutes * 60.0)
-      return fmt::format("used the time budget of {} minutes", o.minutes);
+    if (time_up) return fmt::format("used the time budget of {} minutes", o.minutes);
     if (o.stop_after > 0 && result.steps_this_run >= o.stop_after)
       return fmt::format("did the {} steps asked for this run", o.stop_after);
     return "";
   };
+  // A checkpoint (rank 0) at the same steps on every rank, after checking they still agree.
+  const auto save_checkpoint_of_all_ranks = [&] {
+    if (s.ranks > 1)
+      TD_CHECK(all_ranks_equal(parameter_checksum(s.model->parameters())), "Trainer::run",
+               fmt::format("the weights of the {} ranks differ at step {}: the gradient all-reduce gave them "
+                           "different results; stopping without a checkpoint",
+                           s.ranks, s.step));
+    if (root) save_checkpoint();
+  };
   std::string reason;
-  while ((reason = stop_reason()).empty()) {
-    if (stop_requested()) {
+  for (;;) {
+    // The wall clock and signals differ between ranks: agree on them, so every rank stops at the
+    // same step (a signal to any one rank stops them all).
+    bool time_up = o.minutes > 0 && seconds_since(run_start) >= o.minutes * 60.0;
+    bool interrupt = stop_requested();
+    if (s.ranks > 1) {
+      const std::vector<double> any = all_reduce_sum({time_up ? 1.0 : 0.0, interrupt ? 1.0 : 0.0});
+      time_up = any[0] > 0;
+      interrupt = any[1] > 0;
+    }
+    if (!(reason = stop_reason(time_up)).empty()) break;
+    if (interrupt) {
       result.interrupted = true;
       reason = "interrupted";
       break;
@@ -457,18 +556,21 @@ TrainResult Trainer::run() {
     const StepResult r = train_step();
     const double dt = seconds_since(t0);
     ++result.steps_this_run;
+    step_times.push_back(dt);
+    if (s.ranks > 1) allreduce_times.push_back(r.allreduce_seconds);
     step_time_avg = step_time_avg == 0.0 ? dt : 0.9 * step_time_avg + 0.1 * dt;
     s.elapsed_now += dt;
     const double rate = step_time_avg > 0 ? 1.0 / step_time_avg : 0.0;
-    log.append({r.step, r.loss, r.lr, r.grad_norm, rate, s.elapsed_now, r.skipped});
+    if (log) log->append({r.step, r.loss, r.lr, r.grad_norm, rate, s.elapsed_now, r.skipped});
     if (r.skipped) {
       ++nonfinite_in_row;
-      std::fputs(
-          fmt::format("tinydiff: warning: step {}: non-finite {} ({}); update skipped ({} in a row, {} in all)\n",
-                      r.step, std::isfinite(r.loss) ? "gradient norm" : "loss",
-                      std::isfinite(r.loss) ? r.grad_norm : r.loss, nonfinite_in_row, s.nonfinite_total)
-              .c_str(),
-          stderr);
+      if (root)
+        std::fputs(
+            fmt::format("tinydiff: warning: step {}: non-finite {} ({}); update skipped ({} in a row, {} in all)\n",
+                        r.step, std::isfinite(r.loss) ? "gradient norm" : "loss",
+                        std::isfinite(r.loss) ? r.grad_norm : r.loss, nonfinite_in_row, s.nonfinite_total)
+                .c_str(),
+            stderr);
       if (nonfinite_in_row >= o.max_nonfinite) {
         result.diverged = true;
         reason = fmt::format(
@@ -481,20 +583,30 @@ TrainResult Trainer::run() {
     }
     progress.update(r.step, r.loss, rate, s.elapsed_now, seconds_since(run_start));
     if (o.checkpoint_every > 0 && s.step % o.checkpoint_every == 0) {
-      save_checkpoint();
+      save_checkpoint_of_all_ranks();
       last_saved = s.step;
     }
-    if (o.sample_every > 0 && s.step % o.sample_every == 0) {
+    if (root && o.sample_every > 0 && s.step % o.sample_every == 0) {
       progress.message("samples: " + write_preview());
       last_preview = s.step;
     }
   }
 
   if (!result.diverged) {
-    if (last_saved != s.step) save_checkpoint();
-    if (!result.interrupted && last_preview != s.step && result.steps_this_run > 0)
+    if (last_saved != s.step) save_checkpoint_of_all_ranks();
+    if (root && !result.interrupted && last_preview != s.step && result.steps_this_run > 0)
       progress.message("samples: " + write_preview());
   }
+  result.step_median_seconds = median(step_times);
+  if (s.ranks > 1 && !allreduce_times.empty()) {
+    result.allreduce_median_seconds = median(allreduce_times);
+    result.allreduce_bytes = s.allreduce_bytes;
+    progress.message(fmt::format(
+        "all-reduce: median {:.2f} ms per step ({:.1f}% of the median step of {:.1f} ms), {:.2f} MB of gradients",
+        1e3 * result.allreduce_median_seconds, 100.0 * result.allreduce_median_seconds / result.step_median_seconds,
+        1e3 * result.step_median_seconds, result.allreduce_bytes / 1e6));
+  }
+  if (s.rank_log) s.rank_log->end(s.step, parameter_checksum(s.model->parameters()));
   if (result.steps_this_run > 0) progress.finish();
   result.step = s.step;
   result.nonfinite_steps = s.nonfinite_total;

@@ -25,6 +25,21 @@
 /// in a row training stops with a message naming the step, keeping the last checkpoint. A
 /// checkpoint is never written from non-finite weights.
 ///
+/// **Several processes (data parallel, MPI).** Under `mpirun -np N` (nn/distributed.h) every rank
+/// builds the same model from the same seed, rank 0's parameters are broadcast before the first
+/// step, and a check that every rank holds the same weights, EMA, AdamW moments, random streams
+/// and step follows. Each step every rank draws the whole global batch of `batch` examples from
+/// the shared streams, exactly as one process would (images, captions, dropped captions,
+/// timesteps, noise), and trains on its contiguous shard of rows, `batch_shard(batch, rank, N)`;
+/// the gradients are averaged with weights \f$b_r/B\f$ in one `MPI_Allreduce`, then clipping,
+/// AdamW and the EMA run identically on every rank. So N ranks follow the single-process run up to
+/// the summation order of the float gradients, and the random streams (hence checkpoints) do not
+/// depend on N: a checkpoint resumes on any number of ranks. The logged loss is the weighted mean
+/// over the ranks; whether a step is skipped as non-finite, whether the time budget is spent and
+/// whether a stop was requested (a signal to any rank) are all-reduced so every rank stops at the
+/// same step. Only rank 0 writes the log, checkpoints and sample grids and prints progress; a
+/// parameter checksum is compared across ranks at every checkpoint.
+///
 /// **Output folder** (`out_dir`):
 ///
 ///     checkpoint.safetensors   everything needed to sample and to resume (written atomically)
@@ -98,6 +113,11 @@ struct TrainOptions {
   int64_t num_timesteps = 1000;     ///< T
   std::string fashion_dir = kFashionMnistDir;    ///< where the Fashion-MNIST files are
   ProgressStyle progress = ProgressStyle::Auto;  ///< progress display
+  /// Debugging data-parallel runs: when not empty, every rank appends to `<rank_log>/rank<R>.jsonl`
+  /// one line per step (`step`, `rank`, `ranks`, its `rows` [begin, end) of the global batch, their
+  /// timesteps `t`, and per row a hex hash of image, noise and caption, `examples`) and one line
+  /// with its `param_checksum` when run() ends. Not stored in checkpoints.
+  std::string rank_log;
 };
 
 /// Throws Error naming the first option that is out of range (e.g. "batch must be at least 1,
@@ -120,22 +140,27 @@ TrainOptions read_checkpoint_train_options(const std::string& path, int64_t* ste
 
 /// What one train_step did.
 struct StepResult {
-  int64_t step = 0;        ///< steps done after this one
-  double loss = 0.0;       ///< the batch loss (may be non-finite when skipped)
-  double grad_norm = 0.0;  ///< global gradient norm before clipping
-  double lr = 0.0;         ///< the learning rate of this step
-  bool skipped = false;    ///< true when the loss or the norm was not finite (no update)
+  int64_t step = 0;                ///< steps done after this one
+  double loss = 0.0;               ///< the batch loss (may be non-finite when skipped)
+  double grad_norm = 0.0;          ///< global gradient norm before clipping
+  double lr = 0.0;                 ///< the learning rate of this step
+  bool skipped = false;            ///< true when the loss or the norm was not finite (no update)
+  double allreduce_seconds = 0.0;  ///< time in the gradient MPI_Allreduce (0 with one rank)
 };
 
 /// How a run ended.
 struct TrainResult {
-  int64_t step = 0;             ///< steps done in total (earlier runs included)
-  int64_t steps_this_run = 0;   ///< steps done by this run()
-  bool interrupted = false;     ///< stopped by stop_requested() (SIGINT, SIGTERM)
-  bool diverged = false;        ///< stopped after max_nonfinite non-finite steps in a row
-  int64_t nonfinite_steps = 0;  ///< skipped steps in total
-  double seconds = 0.0;         ///< wall time of this run()
-  std::string message;          ///< one line saying why training stopped
+  int64_t step = 0;                       ///< steps done in total (earlier runs included)
+  int64_t steps_this_run = 0;             ///< steps done by this run()
+  bool interrupted = false;               ///< stopped by stop_requested() (SIGINT, SIGTERM)
+  bool diverged = false;                  ///< stopped after max_nonfinite non-finite steps in a row
+  int64_t nonfinite_steps = 0;            ///< skipped steps in total
+  double seconds = 0.0;                   ///< wall time of this run()
+  std::string message;                    ///< one line saying why training stopped
+  int ranks = 1;                          ///< processes that trained together (MPI ranks)
+  double allreduce_median_seconds = 0.0;  ///< median time per step in the gradient all-reduce (0 with one rank)
+  double step_median_seconds = 0.0;       ///< median wall time of a training step in this run
+  int64_t allreduce_bytes = 0;            ///< size of the all-reduced gradient buffer (0 with one rank)
 };
 
 /// Trains a TextToImageModel. See the file comment.
@@ -155,8 +180,13 @@ class Trainer {
   /// sample grids; saves a final checkpoint and grid (no grid when interrupted; neither after
   /// divergence).
   TrainResult run();
-  /// One training step (no logging, checkpointing or stop checks).
+  /// One training step (no logging, checkpointing or stop checks). With several ranks every rank
+  /// must call it (it makes collective MPI calls); the first call runs synchronize_ranks().
   StepResult train_step();
+  /// With several ranks: broadcasts rank 0's parameters and checks that every rank holds the same
+  /// training state (weights, EMA, AdamW moments, random streams, step), throwing Error if not.
+  /// Collective; does nothing with one rank.
+  void synchronize_ranks();
   /// Writes out_dir/checkpoint.safetensors atomically; throws Error (writing nothing) when any
   /// weight is not finite.
   void save_checkpoint();
@@ -167,6 +197,10 @@ class Trainer {
 
   /// Steps done so far.
   int64_t step() const;
+  /// This process's rank (0 with one process).
+  int rank() const;
+  /// Number of ranks training together (world_size() when the trainer was made).
+  int ranks() const;
   /// The options in use (lr_decay resolved).
   const TrainOptions& options() const;
   /// The model being trained (training weights, not the EMA).
@@ -190,7 +224,10 @@ class Trainer {
 };
 
 /// Makes SIGINT and SIGTERM request a stop (see stop_requested) instead of killing the process;
-/// a second signal kills it as usual.
+/// a second signal kills it as usual. With several MPI ranks (world_size() > 1) SIGUSR1 too:
+/// `kill -USR1 <mpirun's pid>` stops every rank cleanly, as mpirun forwards SIGUSR1 to the ranks
+/// (SIGINT and SIGTERM sent to mpirun reach them as SIGTERM, followed by SIGKILL about a second
+/// later, which is enough only for short steps).
 void install_stop_signal_handlers();
 /// True after SIGINT/SIGTERM (with the handlers installed) or request_stop().
 bool stop_requested();

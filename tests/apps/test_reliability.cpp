@@ -72,6 +72,7 @@ void require_identical_runs(const fs::path& a, const fs::path& b) {
 // Files in `dir` whose names start with ".checkpoint.safetensors.tmp" (left by a killed write).
 std::vector<std::string> temp_files(const fs::path& dir) {
   std::vector<std::string> out;
+  if (!fs::is_directory(dir)) return out;  // killed before it made its folder
   for (const auto& e : fs::directory_iterator(dir))
     if (e.path().filename().string().rfind(".checkpoint.safetensors.tmp", 0) == 0)
       out.push_back(e.path().filename().string());
