@@ -105,6 +105,14 @@ Variable MultiHeadAttention::attend(const Variable& q, const Variable& k, const 
   Variable qh = permute(reshape(q, {b, lq, h, d}), {0, 2, 1, 3});
   Variable kh = permute(reshape(k, {b, lk, h, d}), {0, 2, 1, 3});
   Variable vh = permute(reshape(v, {b, lk, h, d}), {0, 2, 1, 3});
+  if (recorder != nullptr) {
+    // The probabilities P = softmax(Q K^T / sqrt(D) + M), outside the graph: the same fused op
+    // with V = I (Lk x Lk identity per batch and head) returns P itself, with the same masking.
+    const Tensor eye = one_hot(Tensor::arange(0, static_cast<double>(lk)).to(DType::I64), lk, q.dtype());  // (Lk, Lk)
+    const Variable identity(eye.expand({b, h, lk, lk}).contiguous());  // (B, H, Lk, Lk)
+    recorder->weights.push_back(
+        scaled_dot_product_attention(Variable(qh.value()), Variable(kh.value()), identity, mask).value());
+  }
   Variable o = scaled_dot_product_attention(qh, kh, vh, mask);  // o: (B, H, Lq, D), scale 1/sqrt(D)
   o = reshape(permute(o, {0, 2, 1, 3}), {b, lq, h * d});        // o: (B, Lq, H, D) -> (B, Lq, E)
   return out_proj.forward(o);                                   // (B, Lq, E)

@@ -25,9 +25,17 @@
 /// `~mask` there, or `1 - mask` here. A query whose keys are *all* masked gets a zero attention
 /// output here (then `out_proj` gives its bias), where PyTorch gives NaN.
 ///
+/// **Reading the attention weights.** forward() does not return the probabilities (the fused
+/// kernel keeps them internally). To look at them — for figures, or to see which word of a prompt
+/// a pixel attends to — point the layer's `recorder` at an AttentionRecorder: every forward then
+/// appends \f$P = \mathrm{softmax}(Q_h K_h^\top/\sqrt D + M)\f$, shaped (B, H, Lq, Lk), rows summing
+/// to 1 (0 for a query whose keys are all masked). It is computed again, outside the graph, only
+/// while `recorder` is set; the output of forward() is the same either way. The default (null)
+/// records nothing and costs one pointer test per call.
+///
 /// Not supported: dropout on the attention weights (PyTorch's `dropout`; here always 0),
-/// `add_bias_kv`, `add_zero_attn`, an additive `attn_mask`, returning the attention weights,
-/// and sequence-first layouts (this is `batch_first=True`).
+/// `add_bias_kv`, `add_zero_attn`, an additive `attn_mask`, returning the attention weights
+/// (see `recorder` instead), and sequence-first layouts (this is `batch_first=True`).
 ///
 /// Usage:
 /// \code
@@ -36,10 +44,17 @@
 ///   Variable y = self_attn.forward(x, pad);                 // x: (B, L, 128), pad: (B, L) 1 = keep
 ///   MultiHeadAttention cross({.embed_dim = 128, .num_heads = 4, .kdim = 64, .vdim = 64}, gen);
 ///   Variable z = cross.forward(x, ctx, ctx, ctx_pad);        // ctx: (B, Lk, 64) -> z: (B, L, 128)
+///
+///   AttentionRecorder rec;
+///   cross.recorder = &rec;                                   // record while set
+///   cross.forward(x, ctx, ctx, ctx_pad);
+///   cross.recorder = nullptr;
+///   Tensor p = rec.weights[0];                               // (B, 4, L, Lk), rows sum to 1
 /// \endcode
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "nn/linear.h"
 #include "nn/module.h"
@@ -54,6 +69,12 @@ struct MultiHeadAttentionOptions {
   int64_t kdim = 0;       ///< key feature size; 0 means embed_dim (PyTorch's None)
   int64_t vdim = 0;       ///< value feature size; 0 means embed_dim (PyTorch's None)
   bool bias = true;       ///< learn in_proj_bias and out_proj.bias
+};
+
+/// Collects the attention probabilities of the MultiHeadAttention layers whose `recorder` points at it.
+struct AttentionRecorder {
+  /// One (B, H, Lq, Lk) tensor per forward call, in call order: \f$\mathrm{softmax}(Q_h K_h^\top/\sqrt D + M)\f$.
+  std::vector<Tensor> weights;
 };
 
 /// Multi-head scaled dot-product attention with learned projections, batch first.
@@ -82,6 +103,12 @@ class MultiHeadAttention : public Module {
   Variable v_proj_weight;   ///< (E, vdim) when !packed(), else undefined
   Variable in_proj_bias;    ///< (3E); undefined when options.bias is false
   Linear out_proj;          ///< E -> E; parameters `out_proj.weight`, `out_proj.bias`
+
+  /// When not null, every forward appends its attention probabilities (B, H, Lq, Lk) to
+  /// `recorder->weights` (see the file overview). Null by default: nothing is recorded. Not a
+  /// parameter and not saved; the caller owns the recorder and must keep it alive while set, and
+  /// must not run the layer from several threads at once while recording (appends are not locked).
+  AttentionRecorder* recorder = nullptr;
 
  private:
   /// Splits heads, attends, merges heads and applies out_proj. q: (B, Lq, E); k, v: (B, Lk, E).

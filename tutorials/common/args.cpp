@@ -13,18 +13,22 @@ std::string TutorialArgs::path(const std::string& file) const { return (std::fil
 
 namespace {
 
-void print_usage(std::FILE* stream, const std::string& name, const std::string& summary) {
+void print_usage(std::FILE* stream, const std::string& name, const std::string& summary, bool checkpoint) {
   fmt::print(stream,
              "tutorial {}: {}\n"
-             "usage: tutorial_{} [--quick] [--out DIR]\n"
+             "usage: tutorial_{} [--quick] [--out DIR]{}\n"
              "  --quick    small loops (what CTest runs); the figures are rougher\n"
              "  --out DIR  where figures, CSV and gnuplot files go (default tutorial_out/{})\n",
-             name, summary, name, name);
+             name, summary, name, checkpoint ? " [--checkpoint FILE]" : "", name);
+  if (checkpoint)
+    fmt::print(stream,
+               "  --checkpoint FILE  reuse a trained model (a checkpoint.safetensors) instead of training one\n");
 }
 
 }  // namespace
 
-TutorialArgs parse_tutorial_args(int argc, char** argv, const std::string& name, const std::string& summary) {
+TutorialArgs parse_tutorial_args(int argc, char** argv, const std::string& name, const std::string& summary,
+                                 bool accepts_checkpoint) {
   TutorialArgs args;
   args.out = "tutorial_out/" + name;
   for (int i = 1; i < argc; ++i) {
@@ -33,12 +37,14 @@ TutorialArgs parse_tutorial_args(int argc, char** argv, const std::string& name,
       args.quick = true;
     } else if (a == "--out" && i + 1 < argc) {
       args.out = argv[++i];
+    } else if (a == "--checkpoint" && accepts_checkpoint && i + 1 < argc) {
+      args.checkpoint = argv[++i];
     } else if (a == "--help" || a == "-h") {
-      print_usage(stdout, name, summary);
+      print_usage(stdout, name, summary, accepts_checkpoint);
       std::exit(0);
     } else {
       fmt::print(stderr, "tutorial_{}: unknown argument '{}'\n", name, a);
-      print_usage(stderr, name, summary);
+      print_usage(stderr, name, summary, accepts_checkpoint);
       std::exit(2);
     }
   }

@@ -24,17 +24,20 @@ namespace tinydiff::tutorial {
 
 /// What the command line asked for.
 struct TutorialArgs {
-  bool quick = false;  ///< `--quick`: small loops, for CI
-  std::string out;     ///< `--out DIR`: the output folder (exists after parsing)
+  bool quick = false;      ///< `--quick`: small loops, for CI
+  std::string out;         ///< `--out DIR`: the output folder (exists after parsing)
+  std::string checkpoint;  ///< `--checkpoint FILE` (only where accepted): a trained model to reuse; empty: none
 
   /// `out` joined with a file name.
   std::string path(const std::string& file) const;
 };
 
 /// Parses `--quick`, `--out DIR` and `--help` (which prints a usage line naming the tutorial and
-/// its one-line `summary`, then exits). Creates the output folder. On an unknown argument, prints
-/// the usage to stderr and exits with status 2.
-TutorialArgs parse_tutorial_args(int argc, char** argv, const std::string& name, const std::string& summary);
+/// its one-line `summary`, then exits), and `--checkpoint FILE` when `accepts_checkpoint` (the
+/// tutorials that train a text-to-image model can reuse one instead). Creates the output folder.
+/// On an unknown argument, prints the usage to stderr and exits with status 2.
+TutorialArgs parse_tutorial_args(int argc, char** argv, const std::string& name, const std::string& summary,
+                                 bool accepts_checkpoint = false);
 
 /// Prints a section heading to stdout ("== title ==" with a blank line before), so a tutorial's
 /// console output reads like its lesson.

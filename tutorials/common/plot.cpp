@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -114,7 +116,8 @@ std::string save_figure(const std::string& dir, const std::string& name, const F
   std::ostringstream gp;
   const int rows = static_cast<int>((figure.panels.size() + figure.columns - 1) / figure.columns);
   gp << "# Written by the tutorial program: draws " << name << ".png from " << name << ".csv.\n";
-  gp << fmt::format("set terminal pngcairo enhanced size {},{} font \"DejaVu Sans,10\"\n", figure.width, figure.height);
+  gp << fmt::format("set terminal {} enhanced size {},{} font \"DejaVu Sans,10\"\n",
+                    figure.palette ? "png" : "pngcairo", figure.width, figure.height);
   gp << "set output " << quote(name + ".png") << "\n";
   if (figure.panels.size() > 1 || !figure.title.empty())
     gp << fmt::format("set multiplot layout {},{} title {}\n", rows, figure.columns, quote(figure.title));
@@ -122,7 +125,28 @@ std::string save_figure(const std::string& dir, const std::string& name, const F
   for (size_t p = 0; p < figure.panels.size(); ++p) {
     const Chart& c = figure.panels[p];
     gp << "\n# panel " << p << ": " << c.title << "\nreset\nset datafile separator \",\"\nset grid\n";
+    if (c.image)
+      gp << "unset grid\nset tics scale 0\nunset xtics\nunset ytics\nunset colorbox\n";  // ticks only if asked for
     write_axes(gp, c);
+    if (c.image) {
+      const RgbImage& im = *c.image;
+      TD_CHECK(im.height > 0 && im.width > 0 && im.rgb.size() == static_cast<size_t>(im.height * im.width * 3),
+               "save_figure",
+               fmt::format("{}: panel '{}' has a picture of {} x {} pixels but {} values; expected {}", name, c.title,
+                           im.height, im.width, im.rgb.size(), im.height * im.width * 3));
+      csv << fmt::format("# panel {} picture '{}': column, row, r, g, b (0..255)\n", p, c.title);
+      const auto byte = [](double v) { return static_cast<int>(std::lround(255.0 * std::clamp(v, 0.0, 1.0))); };
+      for (int64_t r = 0; r < im.height; ++r)
+        for (int64_t col = 0; col < im.width; ++col) {
+          const double* px = &im.rgb[static_cast<size_t>((r * im.width + col) * 3)];
+          csv << fmt::format("{},{},{},{},{}\n", col, r, byte(px[0]), byte(px[1]), byte(px[2]));
+        }
+      csv << "\n\n";
+      gp << "set size ratio -1\n";
+      gp << fmt::format("set xrange [-0.5:{}]\nset yrange [{}:-0.5]\n", im.width - 0.5, im.height - 0.5);
+      gp << fmt::format("plot {} index {} using 1:2:3:4:5 with rgbimage notitle\n", quote(name + ".csv"), block++);
+      continue;
+    }
     if (c.heatmap) {
       const HeatMap& h = *c.heatmap;
       const size_t nr = h.values.size(), nc = nr ? h.values[0].size() : 0;

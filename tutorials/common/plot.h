@@ -3,12 +3,13 @@
 /// and gnuplot (Debian's `gnuplot-nox`, pngcairo terminal) draws the PNG.
 ///
 /// A `Figure` is one PNG made of one or more panels (gnuplot's multiplot, `columns` per row).
-/// A panel is a `Chart`: line/point/vector/box series on shared axes, or one heat map.
+/// A panel is a `Chart`: line/point/vector/box series on shared axes, one heat map, or one
+/// picture (`RgbImage`, e.g. a grid of generated samples with its columns labelled by `xtics`).
 /// `save_figure(dir, "t04_loss", fig)` writes three files side by side:
 ///
 /// - `t04_loss.csv`: every series as a block of comma-separated rows (x, y, or x, y, dx, dy for
-///   arrows and boxes; a heat map as column, row, value), each block headed by a `#` comment naming its panel and
-///   series, blocks separated by two blank lines (gnuplot's `index`);
+///   arrows and boxes; a heat map as column, row, value; a picture as column, row, r, g, b), each block headed by a `#`
+///   comment naming its panel and series, blocks separated by two blank lines (gnuplot's `index`);
 /// - `t04_loss.gp`: the gnuplot script that reads that CSV (run `gnuplot t04_loss.gp` to redraw);
 /// - `t04_loss.png`: the picture.
 ///
@@ -30,6 +31,7 @@
 /// \endcode
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -57,7 +59,14 @@ struct HeatMap {
   std::string palette{};  ///< gnuplot palette, e.g. `defined (-1 "blue", 0 "white", 1 "red")`; default white to red
 };
 
-/// One panel: series on shared axes, or a heat map.
+/// A picture drawn pixel for pixel (gnuplot's `rgbimage`), row 0 at the top; square pixels.
+struct RgbImage {
+  int64_t height = 0;         ///< rows
+  int64_t width = 0;          ///< columns
+  std::vector<double> rgb{};  ///< height x width x 3 values in [0, 1], row-major (row, column, channel)
+};
+
+/// One panel: series on shared axes, a heat map, or a picture.
 struct Chart {
   std::string title{};                                  ///< panel title
   std::string xlabel{};                                 ///< x axis label
@@ -72,6 +81,7 @@ struct Chart {
   std::vector<std::pair<double, std::string>> xtics{};  ///< labelled x ticks (bar charts); default: automatic
   std::string key = "top right";                        ///< gnuplot key position, or "off"
   std::string extra{};                                  ///< more gnuplot commands for this panel, one per line
+  std::optional<RgbImage> image{};  ///< draw this picture instead (no ticks unless `xtics` or `extra` set some)
 };
 
 /// One PNG: panels laid out `columns` per row.
@@ -81,6 +91,10 @@ struct Figure {
   int width = 640;              ///< PNG width in pixels
   int height = 400;             ///< PNG height in pixels
   std::string title{};          ///< an overall title above the panels (multiplot only)
+  /// Draw with gnuplot's libgd `png` terminal instead of `pngcairo`: a PNG of at most 256
+  /// colours, pictures scaled without smoothing, text and lines without anti-aliasing. For
+  /// figures made mostly of small images (RgbImage panels) it makes files about half as big.
+  bool palette = false;
 };
 
 /// Writes `<dir>/<name>.csv` and `<dir>/<name>.gp`, runs gnuplot on the script and returns the
