@@ -14,6 +14,18 @@ TEST_CASE("a new tensor is contiguous with row-major strides", "[tensor][core]")
   CHECK(reinterpret_cast<uintptr_t>(t.raw_data()) % 64 == 0);
 }
 
+TEST_CASE("a tensor without elements is contiguous, whatever its shape", "[tensor][core]") {
+  // (A fuzz finding: shape (0, 0) was reported non-contiguous, so loading it failed a check.)
+  for (const Shape& shape : {Shape{0}, Shape{0, 0}, Shape{3, 0}, Shape{0, 5}, Shape{2, 0, 4}}) {
+    INFO(shape_str(shape));
+    const Tensor t = Tensor::zeros(shape);
+    CHECK(t.numel() == 0);
+    CHECK(t.is_contiguous());
+    CHECK(t.contiguous().is_contiguous());
+  }
+  CHECK_FALSE(Tensor::zeros({2, 3}).transpose(0, 1).is_contiguous());  // the check still works
+}
+
 TEST_CASE("views share storage and see each other's writes", "[tensor][core]") {
   Tensor t = Tensor::from_vector({0, 1, 2, 3, 4, 5}, {2, 3}, DType::F64);
   Tensor tt = t.transpose(0, 1);
