@@ -134,16 +134,36 @@ uint64_t check_header_length(const uint8_t* first8, uint64_t file_size, const st
   return n;
 }
 
+// A name or key from the file as it appears in an error message: control characters escaped
+// (\n, \t, \xNN) so the message stays one line, and at most 80 bytes (a fuzz finding: a tensor
+// name with a newline split the message).
+std::string shown(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size() && i < 80; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\t')
+      out += "\\t";
+    else if (c < 0x20 || c == 0x7f)
+      out += fmt::format("\\x{:02x}", c);
+    else
+      out += s[i];
+  }
+  if (s.size() > 80) out += "...";
+  return out;
+}
+
 // Reads tensor `name`'s entry after the generic checks. `fail` throws.
 Entry parse_entry(const std::string& name, const json& info, const std::string& source) {
   auto fail = [&](const std::string& what) {
-    throw Error(kLoad, fmt::format("{}: tensor '{}' {}", source, name, what));
+    throw Error(kLoad, fmt::format("{}: tensor '{}' {}", source, shown(name), what));
   };
   if (!info.is_object()) fail(fmt::format("must be a JSON object, got {}", info.type_name()));
   for (const auto& [key, value] : info.items()) {
     (void)value;
     if (key != "dtype" && key != "shape" && key != "data_offsets")
-      fail(fmt::format("has unexpected key '{}' (expected exactly dtype, shape, data_offsets)", key));
+      fail(fmt::format("has unexpected key '{}' (expected exactly dtype, shape, data_offsets)", shown(key)));
   }
   for (const char* key : {"dtype", "shape", "data_offsets"})
     if (!info.contains(key)) fail(fmt::format("has no '{}' (expected exactly dtype, shape, data_offsets)", key));
@@ -151,18 +171,18 @@ Entry parse_entry(const std::string& name, const json& info, const std::string& 
   Entry e;
   e.name = name;
   const json& dt = info["dtype"];
-  if (!dt.is_string()) fail(fmt::format("dtype must be a string, got {}", dt.dump()));
+  if (!dt.is_string()) fail(fmt::format("dtype must be a string, got {}", shown(dt.dump())));
   const std::string& dts = dt.get_ref<const std::string&>();
   if (!parse_dtype(dts, e.dtype)) {
     if (other_safetensors_dtype(dts))
-      fail(fmt::format("has unsupported dtype '{}' (tinydiff reads F32, F64, I64)", dts));
-    fail(fmt::format("has unknown dtype {} (expected F32, F64 or I64)", dt.dump()));
+      fail(fmt::format("has unsupported dtype '{}' (tinydiff reads F32, F64, I64)", shown(dts)));
+    fail(fmt::format("has unknown dtype {} (expected F32, F64 or I64)", shown(dt.dump())));
   }
 
   const json& sh = info["shape"];
   if (!sh.is_array()) fail(fmt::format("shape must be an array of integers, got {}", sh.dump()));
   if (sh.size() > kSafetensorsMaxRank)
-    fail(fmt::format("has rank {} (shape {}); at most {} axes are supported", sh.size(), sh.dump(),
+    fail(fmt::format("has rank {} (shape {}); at most {} axes are supported", sh.size(), shown(sh.dump()),
                      kSafetensorsMaxRank));
   constexpr uint64_t kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
   uint64_t numel = 1;
@@ -248,8 +268,8 @@ Header parse_header(const uint8_t* text, size_t n, uint64_t buffer_size, const s
   }
   if (!duplicate.empty()) {
     if (duplicate_depth == 1 && duplicate != "__metadata__")
-      throw Error(kLoad, fmt::format("{}: duplicate tensor name '{}' in header", source, duplicate));
-    throw Error(kLoad, fmt::format("{}: duplicate key '{}' in header", source, duplicate));
+      throw Error(kLoad, fmt::format("{}: duplicate tensor name '{}' in header", source, shown(duplicate)));
+    throw Error(kLoad, fmt::format("{}: duplicate key '{}' in header", source, shown(duplicate)));
   }
   TD_CHECK(header.is_object(), kLoad,
            fmt::format("{}: header is not a JSON object (got {})", source, header.type_name()));
@@ -261,8 +281,8 @@ Header parse_header(const uint8_t* text, size_t n, uint64_t buffer_size, const s
                fmt::format("{}: __metadata__ must be a JSON object of strings, got {}", source, info.type_name()));
       for (const auto& [key, value] : info.items()) {
         TD_CHECK(value.is_string(), kLoad,
-                 fmt::format("{}: __metadata__ value for '{}' must be a string, got {} {}", source, key,
-                             value.type_name(), value.dump()));
+                 fmt::format("{}: __metadata__ value for '{}' must be a string, got {} {}", source, shown(key),
+                             value.type_name(), shown(value.dump())));
         out.metadata.emplace(key, value.get<std::string>());
       }
       continue;
@@ -278,17 +298,18 @@ Header parse_header(const uint8_t* text, size_t n, uint64_t buffer_size, const s
   const Entry* previous = nullptr;
   for (const Entry& e : out.entries) {
     if (e.begin < expected)
-      throw Error(kLoad,
-                  fmt::format("{}: tensor '{}' (data_offsets [{}, {}]) overlaps tensor '{}' (data_offsets [{}, {}])",
-                              source, e.name, e.begin, e.end, previous->name, previous->begin, previous->end));
+      throw Error(
+          kLoad,
+          fmt::format("{}: tensor '{}' (data_offsets [{}, {}]) overlaps tensor '{}' (data_offsets [{}, {}])", source,
+                      shown(e.name), e.begin, e.end, shown(previous->name), previous->begin, previous->end));
     if (e.begin > expected)
       throw Error(kLoad, fmt::format("{}: offsets are not contiguous: buffer bytes [{}, {}) belong to no tensor "
                                      "(tensor '{}' starts at {})",
-                                     source, expected, e.begin, e.name, e.begin));
+                                     source, expected, e.begin, shown(e.name), e.begin));
     if (e.end > buffer_size)
       throw Error(kLoad, fmt::format("{}: tensor '{}' ends at buffer byte {} but the buffer holds only {} bytes "
                                      "(truncated file?)",
-                                     source, e.name, e.end, buffer_size));
+                                     source, shown(e.name), e.end, buffer_size));
     expected = e.end;
     previous = &e;
   }
