@@ -1,5 +1,12 @@
 // `tinydiff eval`: scores a checkpoint — prompt accuracy and Frechet distance (Fashion-MNIST) or
-// attribute accuracy on seen and held-out pairs (Shapes) — over a sweep of guidance scales.
+// attribute accuracy on seen and held-out pairs (Shapes) — over a sweep of guidance scales; or a
+// folder of PNG images made by another program (--images DIR --dataset D) with the same judge;
+// or prints the evaluation's prompt list (--print-prompts --dataset D) for such a program.
+//
+// Rules: exactly one of --checkpoint FILE or --images DIR (unless --print-prompts, which takes
+// neither). --images needs --dataset and one --guidance value (the scale the images were made
+// with) and refuses --steps, --sampler and --eta, which describe sampling a checkpoint. With
+// --checkpoint, --dataset may be given but must name the checkpoint's data set.
 #include <fmt/format.h>
 #include <omp.h>
 
@@ -16,16 +23,20 @@ namespace tinydiff::cli {
 namespace {
 
 struct EvalArgs {
-  std::string checkpoint, out, guidance = "3", classifier, data_dir = kFashionMnistDir;
+  std::string checkpoint, images, dataset, out, guidance = "3", classifier, data_dir = kFashionMnistDir;
+  std::string sampler = "ddim";
+  double eta = 0.0;
   int64_t samples = 50, steps = 50, batch = 64, real_images = 2000, baseline_images = 500;
   uint64_t seed = 0;
   int threads = 0;
+  bool print_prompts = false;
 };
 
+[[noreturn]] void usage(const std::string& problem, const std::string& hint) {
+  throw CliError(kExitUsage, problem, hint);
+}
+
 void check_args(const EvalArgs& a, EvalOptions& o) {
-  const auto usage = [](const std::string& problem, const std::string& hint) {
-    throw CliError(kExitUsage, problem, hint);
-  };
   if (a.samples < 1)
     usage(fmt::format("--samples must be at least 1, got {}", a.samples), "the benchmark uses --samples 50");
   if (a.steps < 1)
@@ -42,6 +53,16 @@ void check_args(const EvalArgs& a, EvalOptions& o) {
   } catch (const Error& e) {
     usage(e.what(), "give one scale or a comma-separated list, e.g. --guidance 3 or --guidance 0,1,3,5");
   }
+  if (a.sampler != "ddim" && a.sampler != "ddpm")
+    usage(fmt::format("unknown sampler '{}'", a.sampler), "choose --sampler ddim or --sampler ddpm");
+  if (!(a.eta >= 0 && a.eta <= 1))
+    usage(fmt::format("--eta must be in [0, 1], got {}", a.eta), "0 is deterministic DDIM");
+  if (a.sampler == "ddpm" && a.eta != 0)
+    usage(fmt::format("--eta {} applies to ddim only", a.eta), "leave out --eta with --sampler ddpm");
+  if (!a.dataset.empty() && !has_evaluation(a.dataset))
+    usage(fmt::format("unknown --dataset '{}' for eval", a.dataset), "eval knows --dataset fashion and shapes");
+  o.sampler = a.sampler;
+  o.eta = a.eta;
   o.samples = a.samples;
   o.steps = a.steps;
   o.batch = a.batch;
@@ -70,10 +91,29 @@ void check_writable(const std::string& path) {
   }
 }
 
-void run_eval(const EvalArgs& a) {
-  EvalOptions o;
-  check_args(a, o);
-  if (a.threads > 0) omp_set_num_threads(a.threads);
+// Progress lines on stdout ("tinydiff: ..."), warnings on stderr.
+void log_line(const std::string& line) {
+  if (line.rfind("warning: ", 0) == 0) {
+    print_warning(line.substr(9));
+  } else {
+    std::fputs(("tinydiff: " + line + "\n").c_str(), stdout);
+    std::fflush(stdout);
+  }
+}
+
+// Prints the table and writes the JSON file.
+void finish(const EvalReport& report, const std::string& out) {
+  std::fputs(("\n" + eval_table(report)).c_str(), stdout);
+  try {
+    write_file_atomic(out, eval_json(report));
+  } catch (const Error& e) {
+    throw CliError(kExitBadFile, fmt::format("cannot write the results: {}", e.what()),
+                   "check free disk space and that --out is writable");
+  }
+  std::fputs(fmt::format("\ntinydiff: wrote {}\n", out).c_str(), stdout);
+}
+
+void run_checkpoint(const EvalArgs& a, EvalOptions& o, const CLI::App& sub) {
   namespace fs = std::filesystem;
   const std::string out = a.out.empty() ? (fs::path(a.checkpoint).parent_path() / "eval.json").string() : a.out;
   if (!fs::exists(a.checkpoint))
@@ -90,25 +130,22 @@ void run_eval(const EvalArgs& a) {
     throw CliError(kExitBadFile,
                    fmt::format("the checkpoint was trained on the data set '{}', which has no evaluation", m.dataset),
                    "eval scores checkpoints trained with --dataset fashion or --dataset shapes");
-  if (o.steps > m.schedule.num_timesteps)
+  if (!a.dataset.empty() && a.dataset != m.dataset)
+    usage(fmt::format("--dataset {} contradicts the checkpoint, which was trained on '{}'", a.dataset, m.dataset),
+          "leave out --dataset with --checkpoint (the checkpoint knows its data set)");
+  if (o.sampler == "ddim" && o.steps > m.schedule.num_timesteps)
     throw CliError(kExitUsage,
                    fmt::format("--steps {} is more than the model's {} timesteps", o.steps, m.schedule.num_timesteps),
                    fmt::format("use at most --steps {}", m.schedule.num_timesteps));
+  if (o.sampler == "ddpm" && sub.count("--steps"))
+    print_warning(fmt::format("--steps is ignored by ddpm, which takes all {} steps", m.schedule.num_timesteps));
   check_writable(out);
-  o.log = [](const std::string& line) {
-    if (line.rfind("warning: ", 0) == 0) {
-      print_warning(line.substr(9));
-    } else {
-      std::fputs(("tinydiff: " + line + "\n").c_str(), stdout);
-      std::fflush(stdout);
-    }
-  };
-  std::fputs(
-      fmt::format("tinydiff: evaluating {} ({}, step {}): {} samples per {}, DDIM {} steps, guidance {}\n",
-                  a.checkpoint, m.dataset, m.step, o.samples,
-                  m.dataset == "fashion" ? "class prompt" : "(shape, colour) pair", o.steps, fmt::join(o.guidance, ","))
-          .c_str(),
-      stdout);
+  o.log = log_line;
+  std::fputs(fmt::format("tinydiff: evaluating {} ({}, step {}): {} samples per {}, {}, guidance {}\n", a.checkpoint,
+                         m.dataset, m.step, o.samples, m.dataset == "fashion" ? "class prompt" : "(shape, colour) pair",
+                         eval_sampler_label(o, m.schedule.num_timesteps), fmt::join(o.guidance, ","))
+                 .c_str(),
+             stdout);
   EvalReport report;
   try {
     report = evaluate_model(m, a.checkpoint, o);
@@ -116,30 +153,107 @@ void run_eval(const EvalArgs& a) {
     throw CliError(kExitBadFile, fmt::format("evaluation failed: {}", e.what()),
                    "check the Fashion-MNIST files (--data-dir) and the classifier cache (--classifier)");
   }
-  std::fputs(("\n" + eval_table(report)).c_str(), stdout);
+  finish(report, out);
+}
+
+void run_images(const EvalArgs& a, EvalOptions& o, const CLI::App& sub) {
+  namespace fs = std::filesystem;
+  if (a.dataset.empty())
+    usage("--images needs --dataset fashion or --dataset shapes", "say which evaluation the images were made for");
+  for (const char* name : {"--steps", "--sampler", "--eta"})
+    if (sub.count(name))
+      usage(fmt::format("{} does not apply to --images: the images were made by another program", name),
+            "leave it out; --steps, --sampler and --eta describe how eval samples a checkpoint");
+  if (o.guidance.size() != 1)
+    usage(fmt::format("--images takes one --guidance value, got {}", a.guidance),
+          "give the scale the images were made with, e.g. --guidance 3 (it is recorded as a label)");
+  const std::string print =
+      fmt::format("tinydiff eval --dataset {} --samples {} --seed {} --print-prompts", a.dataset, o.samples, o.seed);
+  std::error_code ec;
+  if (!fs::is_directory(a.images, ec))
+    throw CliError(kExitBadFile,
+                   fmt::format("the image folder '{}' {}", a.images,
+                               fs::exists(a.images, ec) ? "is not a folder" : "does not exist"),
+                   fmt::format("write 000000.png, 000001.png, ... and prompts.txt (from '{}') into a folder", print));
+  const std::string prompts = (fs::path(a.images) / "prompts.txt").string();
+  if (!fs::is_regular_file(prompts, ec))
+    throw CliError(kExitBadFile, fmt::format("'{}' does not exist", prompts),
+                   fmt::format("write it with '{} > {}'", print, prompts));
+  const std::string out = a.out.empty() ? (fs::path(a.images) / "eval.json").string() : a.out;
+  check_writable(out);
+  o.log = log_line;
+  std::fputs(
+      fmt::format("tinydiff: evaluating the images in {} ({}): {} samples per {}, made at guidance {}\n", a.images,
+                  a.dataset, o.samples, a.dataset == "fashion" ? "class prompt" : "(shape, colour) pair", o.guidance[0])
+          .c_str(),
+      stdout);
+  EvalReport report;
   try {
-    write_file_atomic(out, eval_json(report));
+    report = evaluate_images(a.images, a.dataset, o);
   } catch (const Error& e) {
-    throw CliError(kExitBadFile, fmt::format("cannot write the results: {}", e.what()),
-                   "check free disk space and that --out is writable");
+    if (e.op() == "evaluate_images" || e.op() == "load_png")
+      throw CliError(kExitBadFile, fmt::format("cannot evaluate the images: {}", e.what()),
+                     fmt::format("prompts.txt must be the output of '{}', and image i ({}/000000.png, ...) a 32x32 "
+                                 "8-bit {} PNG made for its line i+1",
+                                 print, a.images, a.dataset == "fashion" ? "grayscale" : "RGB"));
+    throw CliError(kExitBadFile, fmt::format("evaluation failed: {}", e.what()),
+                   "check the Fashion-MNIST files (--data-dir) and the classifier cache (--classifier)");
   }
-  std::fputs(fmt::format("\ntinydiff: wrote {}\n", out).c_str(), stdout);
+  finish(report, out);
+}
+
+void run_eval(const EvalArgs& a, const CLI::App& sub) {
+  EvalOptions o;
+  check_args(a, o);
+  if (a.print_prompts) {
+    if (a.dataset.empty())
+      usage("--print-prompts needs --dataset fashion or --dataset shapes",
+            "e.g. tinydiff eval --dataset shapes --samples 20 --print-prompts > prompts.txt");
+    if (!a.checkpoint.empty() || !a.images.empty())
+      usage("--print-prompts prints the prompt list of --dataset and exits; it takes no --checkpoint or --images",
+            "leave out --checkpoint and --images");
+    std::string text;
+    for (const std::string& p : eval_prompts(a.dataset, o)) text += p + "\n";
+    std::fputs(text.c_str(), stdout);
+    return;
+  }
+  if (a.checkpoint.empty() == a.images.empty())
+    usage(a.checkpoint.empty() ? "give --checkpoint FILE or --images DIR"
+                               : "give --checkpoint FILE or --images DIR, not both",
+          "--checkpoint scores a model trained by tinydiff, --images a folder of PNG images made elsewhere");
+  if (a.threads > 0) omp_set_num_threads(a.threads);
+  if (!a.checkpoint.empty())
+    run_checkpoint(a, o, sub);
+  else
+    run_images(a, o, sub);
 }
 
 }  // namespace
 
 void add_eval_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
-      "eval", "Score a checkpoint: prompt accuracy and Frechet distance (fashion), attribute accuracy (shapes)");
+      "eval",
+      "Score a checkpoint or a folder of PNG images: prompt accuracy and Frechet distance (fashion), attribute "
+      "accuracy (shapes)");
   auto a = std::make_shared<EvalArgs>();
-  sub->add_option("--checkpoint", a->checkpoint, "A checkpoint.safetensors written by 'tinydiff train'")->required();
+  sub->add_option("--checkpoint", a->checkpoint, "A checkpoint.safetensors written by 'tinydiff train'");
+  sub->add_option("--images", a->images,
+                  "Instead of --checkpoint: a folder of images made elsewhere, 000000.png, 000001.png, ... with "
+                  "prompts.txt (needs --dataset)");
+  sub->add_option("--dataset", a->dataset,
+                  "fashion or shapes: the evaluation of --images or --print-prompts (with --checkpoint it must match)");
+  sub->add_flag("--print-prompts", a->print_prompts,
+                "Print the evaluation's prompt list of --dataset (with --samples, --seed), one per line, and exit");
   sub->add_option("--samples", a->samples, "Images per class prompt (fashion) or per (shape, colour) pair (shapes)")
       ->capture_default_str();
-  sub->add_option("--steps", a->steps, "DDIM steps")->capture_default_str();
+  sub->add_option("--steps", a->steps, "DDIM steps (ddpm always takes all of them)")->capture_default_str();
+  sub->add_option("--sampler", a->sampler, "ddim or ddpm")->capture_default_str();
+  sub->add_option("--eta", a->eta, "DDIM eta: 0 deterministic, 1 DDPM-like noise (drawn from --seed)")
+      ->capture_default_str();
   sub->add_option("--guidance", a->guidance, "Guidance scale, or a comma-separated sweep such as 0,1,3,5")
       ->capture_default_str();
   sub->add_option("--seed", a->seed, "Seed of the starting noise (and of the Shapes prompts)")->capture_default_str();
-  sub->add_option("--out", a->out, "JSON results file (default: eval.json beside the checkpoint)");
+  sub->add_option("--out", a->out, "JSON results file (default: eval.json beside the checkpoint, or in --images)");
   sub->add_option("--batch", a->batch, "Images per network call")->capture_default_str();
   sub->add_option("--classifier", a->classifier,
                   "Fashion-MNIST classifier cache (default: ~/.cache/tinydiff/fashion_classifier.safetensors; "
@@ -150,7 +264,7 @@ void add_eval_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--data-dir", a->data_dir, "Folder of the Fashion-MNIST IDX files")->capture_default_str();
   sub->add_option("--threads", a->threads, "Threads (0: every core)")->capture_default_str();
-  sub->callback([a] { run_eval(*a); });
+  sub->callback([a, sub] { run_eval(*a, *sub); });
 }
 
 }  // namespace tinydiff::cli

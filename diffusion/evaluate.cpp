@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "diffusion/captions.h"
@@ -50,6 +52,32 @@ Tensor sample_all(const PromptSampler& sampler, const std::vector<std::string>& 
   return parts.size() == 1 ? parts[0] : concat(parts, 0);  // (N, C, S, S)
 }
 
+// The Fashion-MNIST prompts and their labels: `samples` per class prompt, in label order.
+struct FashionPrompts {
+  std::vector<std::string> prompts;
+  std::vector<int64_t> labels;
+};
+FashionPrompts fashion_prompts(int64_t samples) {
+  FashionPrompts out;
+  for (int64_t label = 0; label < FashionClassifier::kClasses; ++label)
+    for (int64_t i = 0; i < samples; ++i) {
+      out.prompts.push_back(fashion_class_prompt(label));
+      out.labels.push_back(label);
+    }
+  return out;
+}
+
+// The Shapes prompts of an evaluation (seed + 1: the seed itself draws the noise x_T).
+ShapesEvalPrompts shapes_prompts(const EvalOptions& options) {
+  return shapes_eval_prompts(options.samples, options.seed + 1);
+}
+
+// "sampling 42 images at guidance 3: DDIM 50 steps"; `source` replaces the sampler's label when given.
+std::string drawing_line(int64_t n, double w, const EvalOptions& options, const std::string& source) {
+  return fmt::format("sampling {} images at guidance {:g}: {}", n, w,
+                     source.empty() ? eval_sampler_label(options) : source);
+}
+
 }  // namespace
 
 std::vector<double> parse_guidance_list(const std::string& text) {
@@ -86,6 +114,33 @@ void validate(const EvalOptions& o) {
   TD_CHECK(!o.guidance.empty(), op, "the guidance list is empty");
   for (double w : o.guidance)
     TD_CHECK(std::isfinite(w) && w >= 0, op, fmt::format("guidance scales must be finite and >= 0, got {}", w));
+  const std::vector<std::string> names = sampler_names();
+  TD_CHECK(std::find(names.begin(), names.end(), o.sampler) != names.end(), op,
+           fmt::format("unknown sampler '{}'; expected one of {}", o.sampler, fmt::join(names, ", ")));
+  TD_CHECK(o.eta >= 0 && o.eta <= 1, op, fmt::format("eta must be in [0, 1], got {}", o.eta));
+  TD_CHECK(o.sampler != "ddpm" || o.eta == 0, op,
+           fmt::format("eta is a DDIM setting; ddpm has its own variance, so leave eta at 0 (got {})", o.eta));
+}
+
+std::string eval_sampler_label(const EvalOptions& o, int64_t num_timesteps) {
+  if (o.sampler == "ddpm")
+    return num_timesteps > 0 ? fmt::format("DDPM (all {} steps)", num_timesteps) : "DDPM (all T steps)";
+  std::string label = fmt::format("{} {} steps", o.sampler == "ddim" ? "DDIM" : o.sampler, o.steps);
+  if (o.eta != 0) label += fmt::format(", eta {:g}", o.eta);
+  return label;
+}
+
+std::vector<std::string> eval_prompts(const std::string& dataset, const EvalOptions& options) {
+  TD_CHECK(has_evaluation(dataset), "eval_prompts",
+           fmt::format("the data set '{}' has no evaluation; expected 'fashion' or 'shapes'", dataset));
+  validate(options);
+  if (dataset == "fashion") return fashion_prompts(options.samples).prompts;
+  return shapes_prompts(options).prompts;
+}
+
+std::string eval_image_name(int64_t index) {
+  TD_CHECK(index >= 0, "eval_image_name", fmt::format("the index must not be negative, got {}", index));
+  return fmt::format("{:06d}.png", index);
 }
 
 ShapesEvalPrompts shapes_eval_prompts(int64_t per_pair, uint64_t seed) {
@@ -109,7 +164,8 @@ ShapesEvalPrompts shapes_eval_prompts(int64_t per_pair, uint64_t seed) {
 }
 
 FashionEvalResult evaluate_fashion(const PromptSampler& sampler, const FashionClassifier& classifier,
-                                   const Tensor& real_test, const Tensor& baseline, const EvalOptions& options) {
+                                   const Tensor& real_test, const Tensor& baseline, const EvalOptions& options,
+                                   const std::string& source) {
   validate(options);
   const int64_t classes = FashionClassifier::kClasses;
   FashionEvalResult result;
@@ -119,13 +175,9 @@ FashionEvalResult evaluate_fashion(const PromptSampler& sampler, const FashionCl
     result.baseline_images = baseline.size(0);
     result.baseline_frechet = frechet_distance(fit_gaussian(classifier.features(baseline)), real_fit);
   }
-  std::vector<std::string> prompts;
-  std::vector<int64_t> labels;
-  for (int64_t label = 0; label < classes; ++label)
-    for (int64_t i = 0; i < options.samples; ++i) {
-      prompts.push_back(fashion_class_prompt(label));
-      labels.push_back(label);
-    }
+  const FashionPrompts set = fashion_prompts(options.samples);
+  const std::vector<std::string>& prompts = set.prompts;
+  const std::vector<int64_t>& labels = set.labels;
   const int64_t n = static_cast<int64_t>(prompts.size());
   Generator noise(options.seed);
   const Tensor x_T = noise.normal({n, 1, FashionClassifier::kImageSize, FashionClassifier::kImageSize});
@@ -134,7 +186,7 @@ FashionEvalResult evaluate_fashion(const PromptSampler& sampler, const FashionCl
       frechet_distance(fit_gaussian(classifier.features(noise_images.uniform({n, 1, 32, 32}, -1.0, 1.0))), real_fit);
   for (double w : options.guidance) {
     const auto start = Clock::now();
-    say(options, fmt::format("sampling {} images at guidance {:g} ({} DDIM steps)", n, w, options.steps));
+    say(options, drawing_line(n, w, options, source));
     const Tensor images = sample_all(sampler, prompts, w, x_T, options);  // (N, 1, 32, 32)
     const Tensor pred = classifier.predict(images);                       // (N)
     const int64_t* p = pred.data<int64_t>();
@@ -160,12 +212,12 @@ FashionEvalResult evaluate_fashion(const PromptSampler& sampler, const FashionCl
 }
 
 ShapesEvalResult evaluate_shapes(const PromptSampler& sampler, const EvalOptions& options, int64_t channels,
-                                 int64_t size) {
+                                 int64_t size, const std::string& source) {
   validate(options);
   TD_CHECK(channels == 3 && size == kShapesImageSize, "evaluate_shapes",
            fmt::format("Shapes images are (3, {0}, {0}), the model makes ({1}, {2}, {2})", kShapesImageSize, channels,
                        size));
-  const ShapesEvalPrompts set = shapes_eval_prompts(options.samples, options.seed + 1);
+  const ShapesEvalPrompts set = shapes_prompts(options);
   std::vector<int64_t> seen_idx, held_idx;
   std::vector<ShapeAttributes> seen_truth, held_truth;
   for (size_t i = 0; i < set.truth.size(); ++i) {
@@ -186,7 +238,7 @@ ShapesEvalResult evaluate_shapes(const PromptSampler& sampler, const EvalOptions
   ShapesEvalResult result;
   for (double w : options.guidance) {
     const auto start = Clock::now();
-    say(options, fmt::format("sampling {} images at guidance {:g} ({} DDIM steps)", n, w, options.steps));
+    say(options, drawing_line(n, w, options, source));
     const Tensor images = sample_all(sampler, set.prompts, w, x_T, options);  // (N, 3, 32, 32)
     ShapesEvalRow row;
     row.guidance = w;
@@ -209,34 +261,9 @@ EvalReport evaluate_checkpoint(const std::string& path, const EvalOptions& optio
   return evaluate_model(m, path, options);
 }
 
-EvalReport evaluate_model(const TrainedModel& m, const std::string& path, const EvalOptions& options) {
+FashionEvalResult evaluate_fashion_standard(const PromptSampler& sampler, const EvalOptions& options,
+                                            const std::string& source) {
   validate(options);
-  TD_CHECK(has_evaluation(m.dataset), "evaluate",
-           fmt::format("{}: the checkpoint's data set '{}' has no evaluation; eval knows 'fashion' and 'shapes'", path,
-                       m.dataset));
-  TD_CHECK(options.steps <= m.schedule.num_timesteps, "evaluate",
-           fmt::format("{} DDIM steps is more than the model's {} timesteps", options.steps, m.schedule.num_timesteps));
-  EvalReport report;
-  report.checkpoint = path;
-  report.dataset = m.dataset;
-  report.train_steps = m.step;
-  report.options = options;
-  const PromptSampler sampler = [&](const std::vector<std::string>& prompts, double w, const Tensor& x_T) {
-    GenerateOptions g;
-    g.sampler = image_sampler_options(options.steps);
-    g.sampler.prediction = m.prediction;
-    g.guidance = w;
-    g.batch = options.batch;
-    Generator gen(options.seed);  // unused by deterministic DDIM (eta = 0)
-    return generate_images(*m.model, *m.tokenizer, m.schedule, prompts, x_T, gen, g);
-  };
-  if (m.dataset == "shapes") {
-    report.shapes = evaluate_shapes(sampler, options, m.config.image_channels, m.config.image_size);
-    return report;
-  }
-  TD_CHECK(m.config.image_channels == 1 && m.config.image_size == FashionClassifier::kImageSize, "evaluate",
-           fmt::format("{0}: a Fashion-MNIST model must make (1, 32, 32) images, this one makes ({1}, {2}, {2})", path,
-                       m.config.image_channels, m.config.image_size));
   const std::string classifier_path =
       options.classifier_path.empty() ? default_classifier_path() : options.classifier_path;
   Generator init(options.classifier_training.seed);
@@ -250,10 +277,59 @@ EvalReport evaluate_model(const TrainedModel& m, const std::string& path, const 
   Tensor baseline;
   if (options.baseline_images > 0)
     baseline = load_fashion_mnist(FashionSplit::Train, options.fashion_dir, options.baseline_images).images;
-  FashionEvalResult r = evaluate_fashion(sampler, classifier, test.images, baseline, options);
+  FashionEvalResult r = evaluate_fashion(sampler, classifier, test.images, baseline, options, source);
   r.classifier = clf;
   r.classifier_path = classifier_path;
-  report.fashion = std::move(r);
+  return r;
+}
+
+PromptSampler model_sampler(const TrainedModel& m, const EvalOptions& options) {
+  validate(options);
+  // Chunk k of every guidance scale (sample_all's chunks of options.batch) draws the sampler's own
+  // noise from the stream of options.seed at block offset (k + 1) 2^40 (random.h): all rows of a
+  // sweep see the same noise, as they start from the same x_T (offset 0 of the same seed), and
+  // 2^40 blocks are far more than one chunk draws.
+  const int64_t n = static_cast<int64_t>(eval_prompts(m.dataset, options).size());
+  const int64_t chunks = (n + options.batch - 1) / options.batch;
+  auto calls = std::make_shared<int64_t>(0);
+  return [&m, options, chunks, calls](const std::vector<std::string>& prompts, double w, const Tensor& x_T) {
+    GenerateOptions g;
+    g.sampler = image_sampler_options(options.steps);
+    g.sampler.sampler = options.sampler;
+    g.sampler.eta = options.eta;
+    g.sampler.prediction = m.prediction;
+    g.guidance = w;
+    g.batch = options.batch;
+    const auto chunk = static_cast<uint64_t>((*calls)++ % chunks);
+    Generator gen(options.seed);
+    gen.set_state({options.seed, (chunk + 1) << 40});
+    return generate_images(*m.model, *m.tokenizer, m.schedule, prompts, x_T, gen, g);
+  };
+}
+
+EvalReport evaluate_model(const TrainedModel& m, const std::string& path, const EvalOptions& options) {
+  validate(options);
+  TD_CHECK(has_evaluation(m.dataset), "evaluate",
+           fmt::format("{}: the checkpoint's data set '{}' has no evaluation; eval knows 'fashion' and 'shapes'", path,
+                       m.dataset));
+  TD_CHECK(options.sampler != "ddim" || options.steps <= m.schedule.num_timesteps, "evaluate",
+           fmt::format("{} DDIM steps is more than the model's {} timesteps", options.steps, m.schedule.num_timesteps));
+  EvalReport report;
+  report.checkpoint = path;
+  report.dataset = m.dataset;
+  report.train_steps = m.step;
+  report.num_timesteps = m.schedule.num_timesteps;
+  report.options = options;
+  const PromptSampler sampler = model_sampler(m, options);
+  const std::string source = eval_sampler_label(options, m.schedule.num_timesteps);
+  if (m.dataset == "shapes") {
+    report.shapes = evaluate_shapes(sampler, options, m.config.image_channels, m.config.image_size, source);
+    return report;
+  }
+  TD_CHECK(m.config.image_channels == 1 && m.config.image_size == FashionClassifier::kImageSize, "evaluate",
+           fmt::format("{0}: a Fashion-MNIST model must make (1, 32, 32) images, this one makes ({1}, {2}, {2})", path,
+                       m.config.image_channels, m.config.image_size));
+  report.fashion = evaluate_fashion_standard(sampler, options, source);
   return report;
 }
 
@@ -268,15 +344,24 @@ nlohmann::json scores_json(const ShapeScores& s) {
           {"size", s.size},   {"position", s.position}, {"all_four", s.all}};
 }
 
+// How the images were made, for the settings line: the sampler, or "images made elsewhere".
+std::string made_with(const EvalReport& r) {
+  if (!r.images_dir.empty()) return "images made elsewhere";
+  return eval_sampler_label(r.options, r.num_timesteps);
+}
+
 }  // namespace
 
 std::string eval_table(const EvalReport& r) {
   const EvalOptions& o = r.options;
-  std::string out = fmt::format("checkpoint {} ({}, {} training steps)\n", r.checkpoint, r.dataset, r.train_steps);
+  std::string out = r.images_dir.empty()
+                        ? fmt::format("checkpoint {} ({}, {} training steps)\n", r.checkpoint, r.dataset, r.train_steps)
+                        : fmt::format("images     {} ({} images, {}, made at guidance {})\n", r.images_dir,
+                                      r.image_count, r.dataset, fmt::join(o.guidance, ","));
   if (r.fashion) {
     const FashionEvalResult& f = *r.fashion;
-    out += fmt::format("settings   {} samples per class prompt \"a photo of a {{class}}\", DDIM {} steps, seed {}\n",
-                       o.samples, o.steps, o.seed);
+    out += fmt::format("settings   {} samples per class prompt \"a photo of a {{class}}\", {}, seed {}\n", o.samples,
+                       made_with(r), o.seed);
     out += fmt::format("classifier test accuracy {:.4f} on {} test images ({})\n", f.classifier.test_accuracy,
                        f.classifier.test_images, f.classifier_path);
     if (f.baseline_images > 0)
@@ -297,9 +382,8 @@ std::string eval_table(const EvalReport& r) {
     const ShapesEvalResult& s = *r.shapes;
     const int64_t seen = s.rows.empty() ? 0 : s.rows[0].seen.count;
     const int64_t held = s.rows.empty() ? 0 : s.rows[0].held_out.count;
-    out +=
-        fmt::format("settings   {} samples per (shape, colour) pair, main caption template, DDIM {} steps, seed {}\n",
-                    o.samples, o.steps, o.seed);
+    out += fmt::format("settings   {} samples per (shape, colour) pair, main caption template, {}, seed {}\n",
+                       o.samples, made_with(r), o.seed);
     out += fmt::format("\n{:>8}  {:<42}  {}\n", "", fmt::format("seen pairs ({} samples)", seen),
                        fmt::format("held-out pairs ({} samples)", held));
     const std::string head = fmt::format("{:>6} {:>6} {:>6} {:>8} {:>6}", "shape", "colour", "size", "position", "all");
@@ -313,11 +397,27 @@ std::string eval_table(const EvalReport& r) {
 std::string eval_json(const EvalReport& r) {
   const EvalOptions& o = r.options;
   nlohmann::json j;
-  j["checkpoint"] = r.checkpoint;
+  const bool folder = !r.images_dir.empty();
+  if (folder) {
+    j["images"] = r.images_dir;
+    j["image_count"] = r.image_count;
+    j["checkpoint"] = nullptr;
+    j["train_steps"] = nullptr;
+  } else {
+    j["checkpoint"] = r.checkpoint;
+    j["train_steps"] = r.train_steps;
+  }
   j["dataset"] = r.dataset;
-  j["train_steps"] = r.train_steps;
-  j["settings"] = {{"samples", o.samples},   {"steps", o.steps}, {"sampler", "ddim"},
-                   {"guidance", o.guidance}, {"seed", o.seed},   {"batch", o.batch}};
+  j["settings"] = {{"samples", o.samples}, {"guidance", o.guidance}, {"seed", o.seed}, {"batch", o.batch}};
+  if (folder) {  // the images were made elsewhere: how is not known here
+    j["settings"]["sampler"] = nullptr;
+    j["settings"]["eta"] = nullptr;
+    j["settings"]["steps"] = nullptr;
+  } else {
+    j["settings"]["sampler"] = o.sampler;
+    j["settings"]["eta"] = o.eta;
+    j["settings"]["steps"] = o.sampler == "ddpm" && r.num_timesteps > 0 ? r.num_timesteps : o.steps;
+  }
   if (r.fashion) {
     const FashionEvalResult& f = *r.fashion;
     j["settings"]["samples_per"] = "class prompt";

@@ -1,12 +1,19 @@
-// PNG writing and image grids. See image_io.h.
+// PNG writing and reading, and image grids. See image_io.h.
+// (Debian's libstb links the stb implementations as a library: no STB_*_IMPLEMENTATION here.)
 #include "diffusion/image_io.h"
 
 #include <fmt/format.h>
+#include <stb_image.h>
 #include <stb_image_write.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
 
 namespace tinydiff {
 
@@ -59,6 +66,59 @@ void save_png(const std::string& path, const Tensor& image, double lo, double hi
     std::remove(tmp.c_str());
     throw Error("save_png", fmt::format("writing '{}' failed (disk full or folder not writable?)", path));
   }
+}
+
+Tensor load_png(const std::string& path) {
+  const char* op = "load_png";
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  TD_CHECK(fs::exists(path, ec), op, fmt::format("cannot read '{}': no such file", path));
+  TD_CHECK(!fs::is_directory(path, ec), op, fmt::format("cannot read '{}': it is a folder, not a PNG file", path));
+  // A 4096 x 4096 RGB PNG stored without compression takes about 50 MB; refuse far larger files unread.
+  constexpr uintmax_t kMaxBytes = uintmax_t{128} << 20;
+  const uintmax_t bytes = fs::file_size(path, ec);
+  TD_CHECK(!ec && bytes <= kMaxBytes, op,
+           ec ? fmt::format("cannot read '{}': {}", path, ec.message())
+              : fmt::format("'{}' has {} bytes, more than a {}x{} PNG needs", path, bytes, kMaxPngSide, kMaxPngSide));
+  std::ifstream in(path, std::ios::binary);
+  TD_CHECK(in.good(), op, fmt::format("cannot read '{}': cannot open it (permissions?)", path));
+  const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  TD_CHECK(!in.bad(), op, fmt::format("cannot read '{}': reading failed", path));
+  static constexpr char kSignature[] = "\x89PNG\r\n\x1a\n";  // the 8 bytes every PNG file starts with
+  TD_CHECK(data.size() >= 8 && std::memcmp(data.data(), kSignature, 8) == 0, op,
+           fmt::format("'{}' is not a PNG file ({} bytes without the PNG signature)", path, data.size()));
+  const auto* buf = reinterpret_cast<const stbi_uc*>(data.data());
+  const int len = static_cast<int>(data.size());
+  int w = 0, h = 0, c = 0;
+  TD_CHECK(stbi_info_from_memory(buf, len, &w, &h, &c) != 0, op,
+           fmt::format("'{}' is not a readable PNG: {}", path, stbi_failure_reason()));
+  TD_CHECK(w >= 1 && h >= 1 && w <= kMaxPngSide && h <= kMaxPngSide, op,
+           fmt::format("'{}' is {}x{} pixels; expected 1..{} on each side", path, w, h, kMaxPngSide));
+  TD_CHECK(
+      c == 1 || c == 3, op,
+      fmt::format("'{}' has {} channels ({}); expected an 8-bit grayscale (1) or RGB (3) PNG without alpha", path, c,
+                  c == 2   ? "grey + alpha"
+                  : c == 4 ? "RGBA"
+                           : "unknown"));
+  TD_CHECK(stbi_is_16_bit_from_memory(buf, len) == 0, op,
+           fmt::format("'{}' is a 16-bit PNG; expected 8 bits per channel", path));
+  int w2 = 0, h2 = 0, c2 = 0;
+  const std::unique_ptr<stbi_uc, void (*)(void*)> pixels(stbi_load_from_memory(buf, len, &w2, &h2, &c2, 0),
+                                                         stbi_image_free);
+  TD_CHECK(pixels != nullptr, op, fmt::format("cannot decode '{}': {}", path, stbi_failure_reason()));
+  TD_CHECK(w2 == w && h2 == h && c2 == c, op,
+           fmt::format("'{}': the decoded image ({}x{}, {} channels) differs from its header ({}x{}, {})", path, w2, h2,
+                       c2, w, h, c));
+  // (H, W, C) interleaved bytes -> (C, H, W) floats.
+  const int64_t ch = c, hh = h, ww = w;
+  Tensor image = Tensor::empty({ch, hh, ww});  // image: (C, H, W)
+  float* out = image.data<float>();
+  const stbi_uc* px = pixels.get();
+  for (int64_t k = 0; k < ch; ++k)
+    for (int64_t y = 0; y < hh; ++y)
+      for (int64_t x = 0; x < ww; ++x)
+        out[(k * hh + y) * ww + x] = static_cast<float>(px[(y * ww + x) * ch + k]) / 127.5f - 1.0f;
+  return image;
 }
 
 Tensor make_grid(const Tensor& images, int64_t columns, int64_t padding, double pad_value) {

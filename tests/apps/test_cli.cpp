@@ -1,6 +1,7 @@
 // The tinydiff command, run as a subprocess (build/tinydiff): exit codes and one-line messages for
-// bad input, nothing left behind by failed commands, a tiny train -> sample -> info run, and
-// Ctrl-C during training (exit 130 with a checkpoint).
+// bad input, nothing left behind by failed commands, a tiny train -> sample -> info run, eval of a
+// folder of PNG images (--images, --print-prompts), and Ctrl-C during training (exit 130 with a
+// checkpoint).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -10,10 +11,14 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
+#include "diffusion/evaluate.h"
 #include "diffusion/generate.h"
+#include "diffusion/image_io.h"
 #include "nn/safetensors.h"
 
 using namespace tinydiff;
@@ -218,6 +223,81 @@ TEST_CASE("bad files and folders: exit code 2, one line, nothing left behind", "
   CHECK_FALSE(fs::exists(dir / "x"));
   CHECK_FALSE(fs::exists(dir / "y"));
   CHECK_FALSE(fs::exists(dir / "nothing_here"));
+}
+
+TEST_CASE("tinydiff eval scores a folder of PNG images and prints its prompt list", "[cli][eval]") {
+  const fs::path dir = work_dir();
+  // --print-prompts: the evaluation's list, one per line, without a checkpoint.
+  Run r = run_tinydiff({"eval", "--dataset", "shapes", "--samples", "2", "--print-prompts"});
+  INFO("stderr: " << r.err);
+  REQUIRE(r.code == 0);
+  CHECK(r.err.empty());
+  EvalOptions o;
+  o.samples = 2;
+  const std::vector<std::string> prompts = eval_prompts("shapes", o);
+  REQUIRE(prompts.size() == 42);
+  std::string expected;
+  for (const std::string& p : prompts) expected += p + "\n";
+  CHECK(r.out == expected);
+  r = run_tinydiff({"eval", "--dataset", "shapes", "--samples", "2", "--seed", "3", "--print-prompts"});
+  CHECK(r.code == 0);
+  CHECK(r.out != expected);
+  r = run_tinydiff({"eval", "--dataset", "fashion", "--samples", "1", "--print-prompts"});
+  CHECK(r.code == 0);
+  CHECK(count_lines(r.out) == 10);
+  CHECK(r.out.rfind("a photo of a t-shirt/top\n", 0) == 0);
+
+  // A peer's folder: prompts.txt as printed above, each prompt's true attributes drawn.
+  const fs::path peer = dir / "peer";
+  fs::remove_all(peer);
+  fs::create_directories(peer);
+  std::ofstream(peer / "prompts.txt") << expected;
+  std::map<std::string, ShapeAttributes> by_caption;
+  for (const ShapeAttributes& a : all_shape_attributes()) by_caption[shapes_caption(a)] = a;
+  Generator gen(1);
+  for (size_t i = 0; i < prompts.size(); ++i)
+    save_png((peer / eval_image_name(static_cast<int64_t>(i))).string(), render_shape(by_caption.at(prompts[i]), gen));
+  r = run_tinydiff({"eval", "--images", "peer", "--dataset", "shapes", "--samples", "2"});
+  INFO("stdout: " << r.out);
+  REQUIRE(r.code == 0);
+  CHECK(r.err.empty());
+  CHECK(r.out.find("images     peer (42 images, shapes, made at guidance 3)") != std::string::npos);
+  REQUIRE(fs::exists(peer / "eval.json"));  // the default --out
+  const nlohmann::json j = nlohmann::json::parse(read_file((peer / "eval.json").string()));
+  CHECK(j["images"] == "peer");
+  CHECK(j["dataset"] == "shapes");
+  // Ground truth: the detector reads it back at (or near) 100%.
+  CHECK(j["results"][0]["seen"]["all_four"].get<double>() >= 0.95);
+  CHECK(j["results"][0]["held_out"]["all_four"].get<double>() >= 0.95);
+  CHECK(j["results"][0]["seen"]["count"] == 36);
+
+  // Usage errors (exit 1).
+  check_error({"eval", "--images", "peer"}, 1, "--images needs --dataset");
+  check_error({"eval", "--images", "peer", "--checkpoint", "x.safetensors"}, 1,
+              "give --checkpoint FILE or --images DIR, not both");
+  check_error({"eval", "--dataset", "shapes"}, 1, "give --checkpoint FILE or --images DIR");
+  check_error({"eval", "--print-prompts"}, 1, "--print-prompts needs --dataset");
+  check_error({"eval", "--dataset", "mnist", "--print-prompts"}, 1, "unknown --dataset 'mnist'");
+  check_error({"eval", "--images", "peer", "--dataset", "shapes", "--samples", "2", "--guidance", "1,3"}, 1,
+              "one --guidance value");
+  check_error({"eval", "--images", "peer", "--dataset", "shapes", "--samples", "2", "--sampler", "ddpm"}, 1,
+              "--sampler does not apply to --images");
+  check_error({"eval", "--checkpoint", "x.safetensors", "--sampler", "foo"}, 1, "unknown sampler 'foo'");
+  check_error({"eval", "--checkpoint", "x.safetensors", "--eta", "2"}, 1, "--eta must be in [0, 1], got 2");
+  check_error({"eval", "--checkpoint", "x.safetensors", "--sampler", "ddpm", "--eta", "0.5"}, 1,
+              "applies to ddim only");
+  // Bad folders and files (exit 2).
+  check_error({"eval", "--images", "missing_folder", "--dataset", "shapes"}, 2,
+              "the image folder 'missing_folder' does not exist");
+  check_error({"eval", "--images", "peer", "--dataset", "shapes", "--samples", "3"}, 2, "prompts.txt line");
+  check_error({"eval", "--images", "peer", "--dataset", "shapes", "--samples", "2", "--seed", "1"}, 2,
+              "--print-prompts");
+  fs::rename(peer / "000005.png", peer / "moved.png");
+  check_error({"eval", "--images", "peer", "--dataset", "shapes", "--samples", "2"}, 2, "000005.png");
+  fs::rename(peer / "moved.png", peer / "000005.png");
+  fs::remove(peer / "prompts.txt");
+  check_error({"eval", "--images", "peer", "--dataset", "shapes", "--samples", "2"}, 2, "prompts.txt' does not exist");
+  fs::remove_all(peer);
 }
 
 TEST_CASE("Ctrl-C during training saves a checkpoint and exits with 130, --resume continues", "[cli][signal]") {

@@ -15,6 +15,7 @@
 #include "diffusion/frechet.h"
 #include "nn/safetensors.h"
 #include "tensor/tensor.h"
+#include "tests/temp_dir.h"
 
 using namespace tinydiff;
 namespace fs = std::filesystem;
@@ -22,17 +23,8 @@ namespace fs = std::filesystem;
 namespace {
 
 // A folder of its own under the system temp folder, removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name)
-      : path(fs::temp_directory_path() / fmt::format("tinydiff_w4_{}_{}", name, ::getpid())) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+struct TempDir : test::TempDir {
+  explicit TempDir(const std::string& name) : test::TempDir("w4", name) {}
 };
 
 // The feature sets of tools/frechet_reference.py, rebuilt from their closed forms.
@@ -85,7 +77,8 @@ TrainedClassifier& trained_classifier() {
 
 }  // namespace
 
-TEST_CASE("a small CNN trains on a Fashion-MNIST subset to at least 75% test accuracy", "[evaluation][classifier]") {
+TEST_CASE("a small CNN trains on a Fashion-MNIST subset to at least 75% test accuracy",
+          "[evaluation][classifier][slow]") {
   TrainedClassifier& c = trained_classifier();
   // Measured: 0.81 after one epoch over 5,000 images (79 steps of 64); chance is 0.10. The bar
   // leaves room for other thread counts (different summation orders) without letting a broken
@@ -117,7 +110,7 @@ TEST_CASE("a small CNN trains on a Fashion-MNIST subset to at least 75% test acc
 }
 
 TEST_CASE("the classifier cache round-trips, and a corrupt cache is rebuilt with a warning",
-          "[evaluation][classifier]") {
+          "[evaluation][classifier][slow]") {
   TrainedClassifier& c = trained_classifier();
   TempDir dir("classifier");
   const std::string path = (dir.path / "sub" / "clf.safetensors").string();  // the folder is created
@@ -322,7 +315,7 @@ TEST_CASE("the Shapes pipeline scores ground-truth images at 100%, seen and held
 }
 
 TEST_CASE("the Fashion-MNIST pipeline: real images of the prompted class score high, wrong classes low",
-          "[evaluation][fashion]") {
+          "[evaluation][fashion][slow]") {
   TrainedClassifier& c = trained_classifier();
   const FashionMnist test = load_fashion_mnist(FashionSplit::Test);
   const Tensor reference = test.images.slice(0, 0, 1000);  // the Frechet reference
@@ -412,4 +405,77 @@ TEST_CASE("guidance lists parse, and bad lists and options give clear errors", "
   CHECK_THROWS_WITH(evaluate_model(m, "x.safetensors", EvalOptions()),
                     Catch::Contains("data set 'mnist' has no evaluation"));
   CHECK_THROWS(evaluate_checkpoint("/nonexistent/checkpoint.safetensors", EvalOptions()));
+}
+
+TEST_CASE("eval with DDPM or DDIM eta > 0 draws the sampler noise deterministically, the same for every scale",
+          "[evaluation][sampler]") {
+  // An untrained micro Shapes model with a 10-step schedule: the images are noise-like, but
+  // exactly reproducible, which is what is checked.
+  TrainedModel m;
+  m.config = model_config("micro", 3);
+  Generator init(0);
+  m.model = std::make_unique<TextToImageModel>(m.config, init);
+  m.dataset = "shapes";
+  ScheduleOptions so;
+  so.num_timesteps = 10;
+  m.schedule = make_schedule("linear", so);
+  EvalOptions o;
+  o.samples = 1;  // 21 prompts in chunks of 8, 8, 5
+  o.batch = 8;
+  o.steps = 4;
+  o.guidance = {1.0};
+  const std::vector<std::string> all = eval_prompts("shapes", o);
+  TokenizerOptions to;
+  to.max_length = m.config.max_length;
+  to.max_vocab = m.config.vocab_size;
+  m.tokenizer = std::make_unique<Tokenizer>(Tokenizer::build(all, to));
+  const std::vector<std::string> prompts(all.begin(), all.begin() + 8), last(all.begin() + 16, all.end());
+  Generator noise(5);
+  const Tensor x = noise.normal({8, 3, 32, 32}), x_last = noise.normal({5, 3, 32, 32});
+  const auto same = [](const Tensor& a, const Tensor& b) { return a.to_vector() == b.to_vector(); };
+
+  for (const std::string sampler : {"ddpm", "ddim-eta", "ddim"}) {
+    INFO(sampler);
+    EvalOptions s = o;
+    s.sampler = sampler == "ddpm" ? "ddpm" : "ddim";
+    s.eta = sampler == "ddim-eta" ? 0.5 : 0.0;
+    const PromptSampler first = model_sampler(m, s);
+    const Tensor c0 = first(prompts, 1.0, x);     // call 0: chunk 0
+    const Tensor c1 = first(prompts, 1.0, x);     // call 1: chunk 1 (same inputs, its own noise)
+    first(last, 1.0, x_last);                     // call 2: chunk 2
+    const Tensor again = first(prompts, 1.0, x);  // call 3: chunk 0 of the next guidance scale
+    CHECK(same(again, c0));
+    CHECK(same(model_sampler(m, s)(prompts, 1.0, x), c0));  // a fresh run repeats it
+    if (sampler == "ddim")
+      CHECK(same(c1, c0));  // deterministic DDIM uses no noise at all
+    else
+      CHECK_FALSE(same(c1, c0));
+    // Chunk 0's noise is the documented stream: seed, block offset 2^40.
+    GenerateOptions g;
+    g.sampler = image_sampler_options(s.steps);
+    g.sampler.sampler = s.sampler;
+    g.sampler.eta = s.eta;
+    g.guidance = 1.0;
+    g.batch = s.batch;
+    Generator gen(s.seed);
+    gen.set_state({s.seed, uint64_t{1} << 40});
+    CHECK(same(generate_images(*m.model, *m.tokenizer, m.schedule, prompts, x, gen, g), c0));
+  }
+
+  // The report names the sampler: DDPM takes all T steps whatever --steps says.
+  EvalOptions d = o;
+  d.sampler = "ddpm";
+  d.steps = 50;  // more than T, ignored by DDPM
+  const EvalReport r = evaluate_model(m, "micro.safetensors", d);
+  CHECK(r.num_timesteps == 10);
+  CHECK(eval_table(r).find("DDPM (all 10 steps)") != std::string::npos);
+  const std::string json = eval_json(r);
+  CHECK(json.find("\"sampler\": \"ddpm\"") != std::string::npos);
+  CHECK(json.find("\"steps\": 10") != std::string::npos);
+  CHECK(json.find("\"eta\": 0.0") != std::string::npos);
+  d.sampler = "ddim";
+  CHECK_THROWS_WITH(evaluate_model(m, "micro.safetensors", d), Catch::Contains("more than the model's 10 timesteps"));
+  d.steps = 4;
+  d.eta = 0.25;
+  CHECK(eval_table(evaluate_model(m, "micro.safetensors", d)).find("DDIM 4 steps, eta 0.25") != std::string::npos);
 }
