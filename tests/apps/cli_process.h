@@ -1,7 +1,8 @@
 /// \file
-/// \brief Test helpers: run build/tinydiff as a child process (posix_spawn), wait, kill, read its output.
+/// \brief Test helpers: run build/tinydiff (or another program, e.g. mpirun) as a child process (posix_spawn), wait,
+/// kill, read its output.
 ///
-/// Used by tests/apps/test_reliability.cpp and tests/apps/test_bad_input.cpp.
+/// Used by tests/apps/test_reliability.cpp, tests/apps/test_bad_input.cpp and tests/mpi/mpi_process.h.
 ///
 /// Usage:
 /// \code
@@ -67,17 +68,35 @@ struct Ended {
   std::string err;      ///< its stderr
 };
 
-/// A running `tinydiff` child in folder `dir` (relative paths resolve there), with stdout and
-/// stderr in files of `dir`, OMP_NUM_THREADS=1 (unless the arguments say --threads) and
+/// What to start: the program and its arguments (`argv[0]` is the program's path) and variables
+/// added to the environment (after OMP_NUM_THREADS=1 and OMP_WAIT_POLICY=passive).
+struct Launch {
+  std::vector<std::string> argv;  ///< program path, then its arguments
+  std::vector<std::string> env;   ///< extra "NAME=value" entries
+};
+
+/// `tinydiff args...` of this build tree.
+inline Launch tinydiff_launch(const std::vector<std::string>& args) {
+  Launch l{{kBinary}, {}};
+  l.argv.insert(l.argv.end(), args.begin(), args.end());
+  return l;
+}
+
+/// A running child process in folder `dir` (relative paths resolve there), with stdout and stderr
+/// in files of `dir`, OMP_NUM_THREADS=1 (unless the arguments say --threads) and
 /// OMP_WAIT_POLICY=passive. Killed (SIGKILL) when destroyed still running.
 class Child {
  public:
   /// Starts `tinydiff args...`; stdout and stderr go to dir/<tag>.stdout and dir/<tag>.stderr.
   Child(const std::vector<std::string>& args, const fs::path& dir, const std::string& tag = "child")
+      : Child(tinydiff_launch(args), dir, tag) {}
+
+  /// Starts `launch.argv` with `launch.env` added; output files as above.
+  Child(const Launch& launch, const fs::path& dir, const std::string& tag)
       : out_(dir / (tag + ".stdout")), err_(dir / (tag + ".stderr")) {
+    REQUIRE(!launch.argv.empty());
     const std::string cwd = dir.string();
-    std::vector<std::string> argv_s = {kBinary};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<std::string> argv_s = launch.argv;
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -87,6 +106,7 @@ class Child {
         env_s.emplace_back(*e);
     env_s.emplace_back("OMP_NUM_THREADS=1");
     env_s.emplace_back("OMP_WAIT_POLICY=passive");  // no spinning threads on a shared, busy machine
+    env_s.insert(env_s.end(), launch.env.begin(), launch.env.end());
     std::vector<char*> envp;
     for (auto& e : env_s) envp.push_back(e.data());
     envp.push_back(nullptr);
@@ -95,7 +115,7 @@ class Child {
     posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
     posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int rc = posix_spawn(&pid_, kBinary.c_str(), &actions, nullptr, argv.data(), envp.data());
+    const int rc = posix_spawn(&pid_, argv_s.front().c_str(), &actions, nullptr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
     REQUIRE(rc == 0);
   }
@@ -129,7 +149,7 @@ class Child {
         ::kill(pid_, SIGKILL);
         ::waitpid(pid_, nullptr, 0);
         ended_ = true;
-        FAIL("tinydiff did not finish within " << seconds << " s");
+        FAIL("the child did not finish within " << seconds << " s; stderr:\n" << read_file(err_));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }

@@ -36,90 +36,25 @@ inline fs::path mpi_dir(const std::string& name) {
   return dir;
 }
 
-/// A running `mpirun -np ranks tinydiff args...` (or, with ranks == 0, `tinydiff args...` alone) in
-/// folder `dir`, stdout and stderr in dir/<tag>.stdout and dir/<tag>.stderr. Killed when destroyed
-/// still running.
-class MpiChild {
- public:
-  /// Starts the job (see the class comment).
-  MpiChild(int ranks, const std::vector<std::string>& args, const fs::path& dir, const std::string& tag)
-      : out_(dir / (tag + ".stdout")), err_(dir / (tag + ".stderr")) {
-    std::vector<std::string> argv_s;
-    if (ranks > 0)
-      argv_s = {kMpiexec, "--oversubscribe", "--bind-to", "none", "-np", std::to_string(ranks), test_cli::kBinary};
-    else
-      argv_s = {test_cli::kBinary};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> env_s;
-    for (char** e = environ; *e != nullptr; ++e)
-      if (std::strncmp(*e, "OMP_NUM_THREADS=", 16) != 0 && std::strncmp(*e, "OMP_WAIT_POLICY=", 16) != 0)
-        env_s.emplace_back(*e);
-    for (const char* v : {"OMP_NUM_THREADS=1", "OMP_WAIT_POLICY=passive", "OMPI_ALLOW_RUN_AS_ROOT=1",
-                          "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"})
-      env_s.emplace_back(v);
-    std::vector<char*> envp;
-    for (auto& e : env_s) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    const std::string cwd = dir.string();
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int rc = posix_spawn(&pid_, argv_s.front().c_str(), &actions, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    REQUIRE(rc == 0);
+/// `mpirun -np ranks tinydiff args...` (or, with ranks == 0, `tinydiff args...` alone), to start
+/// with test_cli::Child in a folder: stdout and stderr land in dir/<tag>.stdout and dir/<tag>.stderr,
+/// and the child is killed when destroyed still running.
+inline test_cli::Launch mpi_launch(int ranks, const std::vector<std::string>& args) {
+  test_cli::Launch l = test_cli::tinydiff_launch(args);
+  if (ranks > 0) {
+    const std::vector<std::string> mpirun = {kMpiexec, "--oversubscribe",    "--bind-to", "none",
+                                             "-np",    std::to_string(ranks)};
+    l.argv.insert(l.argv.begin(), mpirun.begin(), mpirun.end());
   }
-  ~MpiChild() {
-    if (!ended_ && pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  MpiChild(const MpiChild&) = delete;
-  MpiChild& operator=(const MpiChild&) = delete;
-
-  /// Sends `sig` to mpirun (or the lone process) while it runs.
-  void signal(int sig) const {
-    if (!ended_ && pid_ > 0) ::kill(pid_, sig);
-  }
-  /// Waits for the end (at most `seconds`, then kills it and fails the test).
-  Ended wait(double seconds = 300) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-    int status = 0;
-    while (::waitpid(pid_, &status, WNOHANG) != pid_) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, nullptr, 0);
-        ended_ = true;
-        FAIL("the job did not finish within " << seconds << " s; stderr:\n" << read_file(err_));
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    ended_ = true;
-    Ended e;
-    e.exited = WIFEXITED(status);
-    e.code = e.exited ? WEXITSTATUS(status) : -1;
-    e.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-    e.out = read_file(out_);
-    e.err = read_file(err_);
-    return e;
-  }
-
- private:
-  fs::path out_, err_;
-  pid_t pid_ = -1;
-  bool ended_ = false;
-};
+  l.env = {"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"};
+  return l;
+}
 
 /// Runs `tinydiff args...` on `ranks` MPI ranks (0: alone, without mpirun) in `dir` to its end and
 /// requires exit code 0.
 inline Ended run_ranks(int ranks, const std::vector<std::string>& args, const fs::path& dir, const std::string& tag) {
-  MpiChild c(ranks, args, dir, tag);
-  Ended e = c.wait();
+  test_cli::Child c(mpi_launch(ranks, args), dir, tag);
+  Ended e = c.wait(300);
   INFO(tag << " stdout:\n" << e.out << "\nstderr:\n" << e.err);
   REQUIRE(e.exited);
   REQUIRE(e.code == 0);

@@ -224,7 +224,8 @@ TEST_CASE("a 2-rank checkpoint resumes on 1 rank, and a 1-rank one on 2 ranks", 
 
 TEST_CASE("SIGUSR1 to mpirun stops every rank at the same step, rank 0 saves it and the exit code is 130", "[mpi]") {
   const fs::path dir = mpi_dir("stop");
-  MpiChild job(2, train_args(dir / "run", 100000, 1, {"--rank-log", (dir / "ranks").string()}), dir, "job");
+  test_cli::Child job(mpi_launch(2, train_args(dir / "run", 100000, 1, {"--rank-log", (dir / "ranks").string()})), dir,
+                      "job");
   // Wait for a few steps in the log, then ask mpirun to stop (it forwards SIGUSR1 to both ranks).
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (json_lines(dir / "ranks" / "rank1.jsonl").size() < 3) {
@@ -248,7 +249,7 @@ TEST_CASE("SIGUSR1 to mpirun stops every rank at the same step, rank 0 saves it 
 
 TEST_CASE("a batch smaller than the number of ranks is refused on every rank, with a clear message", "[mpi]") {
   const fs::path dir = mpi_dir("small_batch");
-  MpiChild job(2, train_args(dir / "run", 3, 1, {"--batch", "1"}), dir, "job");
+  test_cli::Child job(mpi_launch(2, train_args(dir / "run", 3, 1, {"--batch", "1"})), dir, "job");
   const Ended e = job.wait(120);
   INFO("stdout:\n" << e.out << "\nstderr:\n" << e.err);
   REQUIRE(e.exited);
@@ -261,11 +262,11 @@ TEST_CASE("a batch smaller than the number of ranks is refused on every rank, wi
 
 TEST_CASE("non-finite steps are skipped by every rank alike and a diverging 2-rank run stops with exit 3", "[mpi]") {
   const fs::path dir = mpi_dir("diverge");
-  MpiChild job(2,
-               train_args(dir / "run", 50, 1,
-                          {"--lr", "1e30", "--warmup", "0", "--grad-clip", "0", "--max-nonfinite", "2",
-                           "--checkpoint-every", "1", "--rank-log", (dir / "ranks").string()}),
-               dir, "job");
+  test_cli::Child job(
+      mpi_launch(2, train_args(dir / "run", 50, 1,
+                               {"--lr", "1e30", "--warmup", "0", "--grad-clip", "0", "--max-nonfinite", "2",
+                                "--checkpoint-every", "1", "--rank-log", (dir / "ranks").string()})),
+      dir, "job");
   const Ended e = job.wait(120);
   INFO("stdout:\n" << e.out << "\nstderr:\n" << e.err);
   REQUIRE(e.exited);
