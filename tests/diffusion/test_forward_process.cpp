@@ -78,7 +78,7 @@ TEST_CASE("the posterior mean is the DDPM eq. 7 combination and equals x0 at t =
   CHECK(m.at({1, 1}) == Approx(0.0030700711142649766 * 3.0 + 0.99410667021016663 * 1.0).epsilon(1e-12));
 }
 
-TEST_CASE("iterating q_step t+1 times matches the closed form q_sample in distribution", "[diffusion][forward]") {
+TEST_CASE("iterating q_step t+1 times matches the closed form q_sample in distribution", "[diffusion][forward][slow]") {
   // From a fixed x0 = (1.5, -0.5), x_t after steps 0..t is N(sqrt(abar_t) x0, (1 - abar_t) I). We draw
   // N = 10000 chains of single steps and N closed-form samples (float32) and compare both against the
   // exact moments. Tolerances: 5 standard errors, i.e. mean within 5 sqrt(var / N) and variance within

@@ -110,7 +110,7 @@ TEST_CASE("DDIM (50 steps, eta = 0) with the optimal denoiser lands on the point
   }
 }
 
-TEST_CASE("DDPM and many-step DDIM reproduce a Gaussian's mean and covariance", "[diffusion][sampler][exact]") {
+TEST_CASE("DDPM and many-step DDIM reproduce a Gaussian's mean and covariance", "[diffusion][sampler][exact][slow]") {
   // Data N(mu, sigma^2 I), mu = (1, -0.5), sigma = 0.5; 4000 samples. Sampling error (standard errors):
   // mean sigma / sqrt(N) = 0.0079; variance sigma^2 sqrt(2 / N) = 0.0056; covariance sigma^2 / sqrt(N) = 0.0040.
   // Tolerances: 5 standard errors (mean 0.04, variance 0.028, covariance 0.02). Discretisation: DDPM with

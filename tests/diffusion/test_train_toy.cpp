@@ -69,7 +69,7 @@ double mean_nn_distance(const Tensor& from, const Tensor& to) {
 
 }  // namespace
 
-TEST_CASE("an MLP trained on two moons with the eps objective samples the moons", "[diffusion][train]") {
+TEST_CASE("an MLP trained on two moons with the eps objective samples the moons", "[diffusion][train][slow]") {
   // Settings found by a small sweep (hidden 64/128, 3000-10000 steps, lr 1e-3..3e-3, linear/cosine):
   // the cosine schedule and 6000 steps give a DDPM precision of ~0.02 in ~5 s of training on one core.
   const NoiseSchedule schedule = make_schedule("cosine");
