@@ -7,7 +7,8 @@
 #
 #   bench/quality_run.sh --dataset fashion|shapes [--minutes 20] [--samples 50] [--steps 50]
 #                        [--guidance 3] [--seed 0] [--threads N] [--out DIR] [--classifier FILE]
-#                        [--build-dir DIR] [--no-build]
+#                        [--build-dir DIR] [--no-build] [--openblas-core auto|NAME]
+#                        [--peer-eval DIR/eval.json]
 #
 # Defaults: the output folder runs/quality_<dataset>_<date> in the repository, build dir ./build,
 # every core. For Fashion-MNIST the classifier that judges the samples is trained first when it
@@ -24,7 +25,9 @@ guidance=3
 seed=0
 threads=""
 out=""
+openblas_core="" # empty: leave OPENBLAS_CORETYPE as it is; "auto": unset it (OpenBLAS detects the CPU)
 classifier=""
+peer_eval=""     # the peer's eval.json from bench/peer_quality.sh: compared under the same judge
 build_dir="$repo/build"
 build=1
 
@@ -38,7 +41,9 @@ while [[ $# -gt 0 ]]; do
     --seed) seed="$2"; shift 2 ;;
     --threads) threads="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
+    --openblas-core) openblas_core="$2"; shift 2 ;;
     --classifier) classifier="$2"; shift 2 ;;
+    --peer-eval) peer_eval="$2"; shift 2 ;;
     --build-dir) build_dir="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
     -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -50,6 +55,11 @@ case "$dataset" in
   fashion|shapes) ;;
   *) echo "quality_run.sh: --dataset must be fashion or shapes, got '$dataset'" >&2; exit 2 ;;
 esac
+# Some environments pin OpenBLAS to older kernels (this machine exports OPENBLAS_CORETYPE=Haswell
+# on an AVX-512 CPU, which makes tinydiff's GEMMs 1.2-1.3x slower; PyTorch's oneDNN convolutions
+# ignore it). --openblas-core auto unsets it, as on a fresh Debian install.
+if [[ "$openblas_core" == auto ]]; then unset OPENBLAS_CORETYPE; elif [[ -n "$openblas_core" ]]; then export OPENBLAS_CORETYPE="$openblas_core"; fi
+echo "== environment: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)}, OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-(unset)}, $(nproc) cores"
 [[ -n "$out" ]] || out="$repo/runs/quality_${dataset}_$(date +%Y%m%d_%H%M%S)"
 if [[ -e "$out/checkpoint.safetensors" ]]; then
   echo "quality_run.sh: $out already holds a checkpoint; choose a new --out" >&2
@@ -99,9 +109,10 @@ echo "commands:"
 echo "  ${train_cmd[*]}"
 echo "  ${eval_cmd[*]}"
 if command -v python3 >/dev/null; then
-  python3 - "$out/eval.json" <<'EOF'
+  python3 - "$out/eval.json" "$peer_eval" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
+peer = json.load(open(sys.argv[2]))["results"][0] if sys.argv[2] else None
 print(f"training steps done: {r['train_steps']}")
 def bar(name, value, ok):
     print(f"  {name:<40} {value:8.3f}   {'meets the bar' if ok else 'BELOW THE BAR'}")
@@ -109,22 +120,30 @@ for row in r["results"]:
     print(f"guidance {row['guidance']:g}:")
     if r["dataset"] == "fashion":
         bar("prompt accuracy (bar: >= 0.95)", row["prompt_accuracy"], row["prompt_accuracy"] >= 0.95)
-        bar("Frechet distance (peer: 20.5, own features)", row["frechet"], row["frechet"] <= 20.5)
+        if peer:  # the peer's images scored by this same classifier (bench/peer_quality.sh)
+            bar(f"Frechet distance (peer, same judge: {peer['frechet']:.2f})", row["frechet"], row["frechet"] <= peer["frechet"])
+            print(f"  {'peer prompt accuracy, same judge':<40} {peer['prompt_accuracy']:8.3f}")
+        else:
+            print(f"  {'Frechet distance':<40} {row['frechet']:8.3f}   (for the bar, pass --peer-eval: the issue's 20.5 is in another classifier's space)")
         base, noise = r["baseline_frechet"], r["noise_frechet"]
         print(f"  {'real-vs-real baseline':<40} {base:8.3f}")
         print(f"  {'uniform noise':<40} {noise:8.3f}")
         # Distances depend on the classifier's feature space; the peer's 20.5 was measured with its
-        # own classifier, where real-vs-real scored 4.9 and noise 668. Relative to those anchors:
+        # own classifier, where real-vs-real scored 4.9 and noise 668. Relative to those anchors
+        # (bench/peer_quality.sh measures the peer with this classifier, for a direct comparison):
         if base > 0:
-            bar("Frechet / real-vs-real (peer: 20.5/4.9 = 4.18)", row["frechet"] / base, row["frechet"] / base <= 20.5 / 4.9)
+            print(f"  {'Frechet / real-vs-real (issue peer: 4.18)':<40} {row['frechet'] / base:8.3f}   (across judges: a hint only)")
         if noise > 0:
-            bar("Frechet / noise (peer: 20.5/668 = 0.031)", row["frechet"] / noise, row["frechet"] / noise <= 20.5 / 668)
+            print(f"  {'Frechet / noise (issue peer: 0.031)':<40} {row['frechet'] / noise:8.3f}   (across judges: a hint only)")
         print(f"  {'classifier test accuracy':<40} {r['classifier']['test_accuracy']:8.3f}")
     else:
         for key in ("shape", "colour", "size", "position"):
             bar(f"seen pairs: {key} (bar: >= 0.85)", row["seen"][key], row["seen"][key] >= 0.85)
         bar("seen pairs: all four (bar: >= 0.7)", row["seen"]["all_four"], row["seen"]["all_four"] >= 0.7)
         bar("held-out pairs: all four (bar: >= 0.6)", row["held_out"]["all_four"], row["held_out"]["all_four"] >= 0.6)
+        if peer:
+            print(f"  peer, same judge: seen " + " ".join(f"{k} {peer['seen'][k]:.3f}" for k in ("shape", "colour", "size", "position", "all_four"))
+                  + f"; held-out all four {peer['held_out']['all_four']:.3f}")
 EOF
 fi
 echo "results: $out/eval.json"
