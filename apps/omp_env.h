@@ -8,8 +8,9 @@
 /// waits for, and the tiny config's training step, made of thousands of short parallel loops,
 /// became 3-4x slower. Measured side by side on this project's 2-core machine while two
 /// compilers ran (`tinydiff-bench --case train_b64 --threads 2`, median of 5 steps): 4,934 ms
-/// with the default policy, 1,259-1,332 ms with `OMP_WAIT_POLICY=passive` (the idle-machine
-/// comparison is in docs/performance.md).
+/// with the default policy, 1,259-1,332 ms with `OMP_WAIT_POLICY=passive`. Even on the idle
+/// machine spinning did not pay (same command, OPENBLAS_CORETYPE unset, two runs each): 634 and
+/// 679 ms active, 330 and 330 ms passive (more in docs/performance.md).
 ///
 /// libgomp reads the variable once, when it is loaded, before `main` runs; so when it is unset,
 /// `main` sets it and re-executes the program (same arguments, same process id; nothing has
