@@ -157,6 +157,27 @@ def save_png(path, img):  # img: (C, H, W) in [-1, 1], C = 1 or 3
         f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", head) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
 
 
+# ---------------------------------------------------------------- sampling
+
+
+def ddim_guided(unet, ctx, x, abar, steps, guidance):
+    """DDIM (Song et al. 2021, eq. 12, eta 0) with trailing spacing, x0 clipped to [-1, 1] and eps
+    recomputed, and classifier-free guidance eps_u + w (eps_c - eps_u). x: (b, C, S, S) float64
+    noise; ctx: text encodings of the b empty prompts followed by the b prompts (whatever the
+    model's third argument is); abar: (T,) float64. Returns x_0, (b, C, S, S) float64."""
+    T, b = len(abar), x.shape[0]
+    ts = [int(round(T - i * T / steps)) - 1 for i in range(steps)]
+    for i, t in enumerate(ts):
+        out = unet(torch.cat([x, x]).float(), torch.full((2 * b,), t), ctx).double()
+        e = out[:b] + guidance * (out[b:] - out[:b])
+        at = abar[t]
+        x0 = ((x - (1 - at).sqrt() * e) / at.sqrt()).clamp(-1, 1)
+        e = (x - at.sqrt() * x0) / (1 - at).sqrt()
+        an = abar[ts[i + 1]] if i + 1 < len(ts) else torch.tensor(1.0, dtype=torch.float64)
+        x = an.sqrt() * x0 + (1 - an).sqrt() * e
+    return x
+
+
 # ---------------------------------------------------------------- training and sampling
 
 
@@ -257,13 +278,11 @@ def main():
     if unknown:
         sys.exit(f"torch_peer_quality: prompt words outside the vocabulary: {unknown}")
 
-    # Sampling with the EMA weights: DDIM (Song et al. 2021, eq. 12, eta 0), trailing spacing,
-    # x0 clipped and eps recomputed, classifier-free guidance eps_u + w (eps_c - eps_u).
+    # Sampling with the EMA weights (ddim_guided).
     with torch.no_grad():
         for e, p in zip(ema, params):
             p.copy_(e)
     te.eval(), unet.eval()
-    ts = [int(round(T - i * T / a.steps)) - 1 for i in range(a.steps)]
     gen = torch.Generator().manual_seed(a.seed)
     t0 = time.perf_counter()
     with torch.no_grad():
@@ -272,14 +291,7 @@ def main():
             b = len(chunk)
             ctx = te(torch.cat([tok.encode([""] * b), tok.encode(chunk)]))
             x = torch.randn(b, channels, 32, 32, generator=gen, dtype=torch.float64)
-            for i, t in enumerate(ts):
-                out = unet(torch.cat([x, x]).float(), torch.full((2 * b,), t), ctx).double()
-                e = out[:b] + a.guidance * (out[b:] - out[:b])
-                at = abar[t]
-                x0 = ((x - (1 - at).sqrt() * e) / at.sqrt()).clamp(-1, 1)
-                e = (x - at.sqrt() * x0) / (1 - at).sqrt()
-                an = abar[ts[i + 1]] if i + 1 < len(ts) else torch.tensor(1.0, dtype=torch.float64)
-                x = an.sqrt() * x0 + (1 - an).sqrt() * e
+            x = ddim_guided(unet, ctx, x, abar, a.steps, a.guidance)
             for j in range(b):
                 save_png(os.path.join(a.out, f"{s + j:06d}.png"), x[j].clamp(-1, 1).float().numpy())
             print(f"peer: sampled {s + b}/{len(prompts)}", flush=True)

@@ -21,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "bench"))
 import safetensors_np  # noqa: E402
-import torch_peer_quality as peer  # noqa: E402  (split_words, save_png)
+import torch_peer_quality as peer  # noqa: E402  (split_words, save_png, ddim_guided)
 
 
 def main():
@@ -79,19 +79,11 @@ def main():
     torch_ref.AttnBlock.forward = attn_forward
     T, n, ch, size = 1000, a.count, cfg["image_channels"], cfg["image_size"]
     abar = torch.cumprod(1 - torch.linspace(1e-4, 0.02, T, dtype=torch.float64), 0)
-    ts = [int(round(T - i * T / a.steps)) - 1 for i in range(a.steps)]
     gen = torch.Generator().manual_seed(a.seed)
     with torch.no_grad():
         ctx = text(torch.cat([encode([""] * n), encode([a.prompt] * n)]))
         x = torch.randn(n, ch, size, size, generator=gen, dtype=torch.float64)
-        for i, t in enumerate(ts):
-            out = unet(torch.cat([x, x]).float(), torch.full((2 * n,), t), ctx).double()
-            e = out[:n] + a.guidance * (out[n:] - out[:n])
-            at = abar[t]
-            x0 = ((x - (1 - at).sqrt() * e) / at.sqrt()).clamp(-1, 1)
-            e = (x - at.sqrt() * x0) / (1 - at).sqrt()
-            an = abar[ts[i + 1]] if i + 1 < len(ts) else torch.tensor(1.0, dtype=torch.float64)
-            x = an.sqrt() * x0 + (1 - an).sqrt() * e
+        x = peer.ddim_guided(unet, ctx, x, abar, a.steps, a.guidance)
     os.makedirs(a.out, exist_ok=True)
     for j in range(n):
         peer.save_png(os.path.join(a.out, f"{j:03d}.png"), x[j].clamp(-1, 1).float().numpy())

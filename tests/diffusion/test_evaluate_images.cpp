@@ -27,6 +27,16 @@ struct TempDir : test::TempDir {
   explicit TempDir(const std::string& name) : test::TempDir("evalimg", name) {}
 };
 
+// A PromptSampler that hands out `images` (N, C, S, S) in order, ignoring prompts, guidance and noise.
+PromptSampler in_order(const Tensor& images) {
+  return [images, next = int64_t{0}](const std::vector<std::string>& p, double, const Tensor&) mutable {
+    const int64_t b = static_cast<int64_t>(p.size());
+    Tensor out = images.slice(0, next, next + b).contiguous();  // (b, C, S, S)
+    next += b;
+    return out;
+  };
+}
+
 void write_lines(const fs::path& path, const std::vector<std::string>& lines) {
   std::ofstream out(path, std::ios::binary);
   for (const std::string& l : lines) out << l << "\n";
@@ -151,13 +161,7 @@ TEST_CASE("a Shapes folder of ground-truth images scores near 100%, and blank or
   CHECK(row.held_out.all == Approx(1.0));
 
   // The same images in memory through evaluate_shapes: the same scores, exactly.
-  const PromptSampler memory = [&, next = int64_t{0}](const std::vector<std::string>& p, double,
-                                                      const Tensor&) mutable {
-    const int64_t b = static_cast<int64_t>(p.size());
-    Tensor out = images.slice(0, next, next + b).contiguous();
-    next += b;
-    return out;
-  };
+  const PromptSampler memory = in_order(images);
   const ShapesEvalResult direct = evaluate_shapes(memory, o);
   check_same(direct.rows[0].seen, row.seen);
   check_same(direct.rows[0].held_out, row.held_out);
@@ -325,13 +329,7 @@ TEST_CASE("a Fashion-MNIST folder scores exactly as the same images in memory", 
   // The same images from memory, with the same judge and references.
   FashionClassifier loaded(init);
   load_fashion_classifier(clf_path, loaded);
-  const PromptSampler memory = [&, next = int64_t{0}](const std::vector<std::string>& p, double,
-                                                      const Tensor&) mutable {
-    const int64_t b = static_cast<int64_t>(p.size());
-    Tensor out = images.slice(0, next, next + b).contiguous();
-    next += b;
-    return out;
-  };
+  const PromptSampler memory = in_order(images);
   const Tensor reference = test.images.slice(0, 0, 100);
   const Tensor baseline = load_fashion_mnist(FashionSplit::Train, kFashionMnistDir, 40).images;
   const FashionEvalResult m = evaluate_fashion(memory, loaded, reference, baseline, o);
