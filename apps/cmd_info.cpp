@@ -1,14 +1,24 @@
 // `tinydiff info`: describes a checkpoint (config, parameters, vocabulary, training).
 #include <fmt/format.h>
 
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <memory>
+#include <vector>
 
 #include "apps/cli_errors.h"
 #include "apps/commands.h"
+#include "diffusion/fashion_classifier.h"
+#include "diffusion/fashion_mnist.h"
 #include "diffusion/generate.h"
 #include "diffusion/train_report.h"
 #include "diffusion/trainer.h"
+#include "tensor/blas_core.h"
+#include "tensor/cpu_features.h"
+#include "tensor/process_env.h"
 
 namespace tinydiff::cli {
 namespace {
@@ -78,13 +88,68 @@ void run_info(const std::string& path) {
   std::fputs(out.c_str(), stdout);
 }
 
+// The best of five 1024x1024x1024 sgemm products, in GFLOP/s (2 n^3 FLOP each).
+double measure_sgemm_gflops() {
+  constexpr int n = 1024;
+  std::vector<float> a(static_cast<size_t>(n) * n, 0.5f), b(a.size(), 0.25f), c(a.size(), 0.0f);
+  double best = 1e30;
+  for (int rep = 0; rep < 6; ++rep) {  // the first is a warm-up
+    const auto start = std::chrono::steady_clock::now();
+    openblas_sgemm(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (rep > 0) best = std::min(best, s);
+  }
+  return 2.0 * n * n * n / best / 1e9;
+}
+
+// `tinydiff info --system`: what this machine computes with and where tinydiff keeps things.
+void run_system_info() {
+  const CpuFeatures cpu = detect_cpu_features();
+  const ComputeEnvironment env = compute_environment();
+  std::string out;
+  out += fmt::format("cpu          {} ({}, family {:#x}, model {:#x}), {} logical cores\n",
+                     cpu.model_name.empty() ? "unknown" : cpu.model_name, cpu.vendor, cpu.family, cpu.model,
+                     omp_get_num_procs());
+  out += fmt::format("features     {}\n", cpu_feature_list(cpu));
+  out += fmt::format("openblas     {}\n", env.blas_config);
+  out += fmt::format("kernels      {} ({}); best for this CPU: {}\n", env.blas_core, env.blas_source,
+                     env.best_core.empty() ? "unknown" : env.best_core);
+  out += fmt::format("sgemm        {:.1f} GFLOP/s (1024x1024x1024, best of 5, {} threads)\n", measure_sgemm_gflops(),
+                     env.threads);
+  out += fmt::format("threads      {} (OMP_NUM_THREADS={}, --threads N to change)\n", env.threads,
+                     std::getenv("OMP_NUM_THREADS") ? std::getenv("OMP_NUM_THREADS") : "unset");
+  out += fmt::format("wait policy  OMP_WAIT_POLICY={}\n", env.wait_policy.empty() ? "unset" : env.wait_policy);
+  out += fmt::format("start-up     {}\n", env.reexecuted ? "re-executed once to set the variables above"
+                                                         : "ran as started (nothing to set)");
+  out += fmt::format("cache        {} (classifier: {})\n", cache_folder(), default_classifier_path());
+  out += fmt::format(
+      "fashion      {} ({})\n", kFashionMnistDir,
+      std::filesystem::exists(kFashionMnistDir) ? "installed" : "missing: apt-get install dataset-fashion-mnist");
+  std::fputs(out.c_str(), stdout);
+}
+
 }  // namespace
 
 void add_info_command(CLI::App& app) {
-  CLI::App* sub = app.add_subcommand("info", "Describe a checkpoint: config, parameters, vocabulary, training");
+  CLI::App* sub = app.add_subcommand(
+      "info", "Describe a checkpoint (config, parameters, vocabulary, training) or, with --system, this machine");
   auto path = std::make_shared<std::string>();
-  sub->add_option("--checkpoint", *path, "A checkpoint.safetensors written by 'tinydiff train'")->required();
-  sub->callback([path] { run_info(*path); });
+  auto system = std::make_shared<bool>(false);
+  CLI::Option* checkpoint =
+      sub->add_option("--checkpoint", *path, "A checkpoint.safetensors written by 'tinydiff train'");
+  CLI::Option* sys = sub->add_flag("--system", *system,
+                                   "Describe this machine: CPU, OpenBLAS build and kernels, measured sgemm speed, "
+                                   "threads, wait policy, where caches and data sets live");
+  sub->callback([path, system, checkpoint, sys] {
+    if (checkpoint->count() == 0 && sys->count() == 0)
+      throw CliError(kExitUsage, "tinydiff info needs --checkpoint FILE or --system",
+                     "e.g. 'tinydiff info --checkpoint runs/fashion/checkpoint.safetensors'");
+    if (*system) run_system_info();
+    if (checkpoint->count() > 0) {
+      if (*system) std::fputs("\n", stdout);
+      run_info(*path);
+    }
+  });
 }
 
 }  // namespace tinydiff::cli

@@ -12,7 +12,7 @@
 
 #include "apps/cli_errors.h"
 #include "apps/commands.h"
-#include "apps/omp_env.h"
+#include "tensor/process_env.h"
 #include "nn/distributed.h"
 #include "tensor/error.h"
 
@@ -28,8 +28,8 @@ std::string command_name(const CLI::App& app) {
 
 int main(int argc, char** argv) {
   using namespace tinydiff::cli;
-  // Before anything else (re-executes the program when OMP_WAIT_POLICY is unset; apps/omp_env.h).
-  use_passive_omp_wait_by_default(argv);
+  // Before anything else (may re-execute the program once to set OMP_WAIT_POLICY and OPENBLAS_CORETYPE; tensor/process_env.h).
+  tinydiff::prepare_process(argv);
   // MPI_Init when started by mpirun (data-parallel `tinydiff train`, nn/distributed.h); MPI_Finalize on return.
   const tinydiff::DistributedSession mpi(&argc, &argv);
   CLI::App app{"tinydiff: train text-to-image diffusion models from scratch on the CPU, and sample from them.",

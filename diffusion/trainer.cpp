@@ -25,6 +25,7 @@
 #include "nn/clip.h"
 #include "nn/distributed.h"
 #include "nn/lr_schedule.h"
+#include "tensor/process_env.h"
 
 namespace tinydiff {
 
@@ -509,6 +510,7 @@ TrainResult Trainer::run() {
       "batch {}, AdamW lr {} (warm-up {}, {}), EMA {}, caption dropout {}, clip {}, {} threads; output in {}", o.batch,
       o.lr, o.warmup, o.lr_decay == "cosine" ? fmt::format("cosine to step {}", o.steps) : "then constant", o.ema_decay,
       o.caption_dropout, o.grad_clip, omp_get_max_threads(), o.out_dir));
+  progress.message("compute: " + compute_summary());
   if (s.ranks > 1)
     progress.message(fmt::format("data parallel: {} ranks (MPI), {} to {} examples of each batch per rank", s.ranks,
                                  o.batch / s.ranks, (o.batch + s.ranks - 1) / s.ranks));

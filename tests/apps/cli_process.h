@@ -68,11 +68,13 @@ struct Ended {
   std::string err;      ///< its stderr
 };
 
-/// What to start: the program and its arguments (`argv[0]` is the program's path) and variables
-/// added to the environment (after OMP_NUM_THREADS=1 and OMP_WAIT_POLICY=passive).
+/// What to start: the program and its arguments (`argv[0]` is the program's path), variables
+/// set in the environment (replacing the defaults OMP_NUM_THREADS=1 and OMP_WAIT_POLICY=passive
+/// and inherited values of the same name) and variables removed from it.
 struct Launch {
-  std::vector<std::string> argv;  ///< program path, then its arguments
-  std::vector<std::string> env;   ///< extra "NAME=value" entries
+  std::vector<std::string> argv;        ///< program path, then its arguments
+  std::vector<std::string> env;         ///< extra "NAME=value" entries
+  std::vector<std::string> unset = {};  ///< names removed from the environment
 };
 
 /// `tinydiff args...` of this build tree.
@@ -106,7 +108,14 @@ class Child {
         env_s.emplace_back(*e);
     env_s.emplace_back("OMP_NUM_THREADS=1");
     env_s.emplace_back("OMP_WAIT_POLICY=passive");  // no spinning threads on a shared, busy machine
-    env_s.insert(env_s.end(), launch.env.begin(), launch.env.end());
+    const auto drop = [&](const std::string& name) {
+      std::erase_if(env_s, [&](const std::string& e) { return e.rfind(name + "=", 0) == 0; });
+    };
+    for (const std::string& e : launch.env) {  // an extra entry replaces an inherited or default one
+      drop(e.substr(0, e.find('=')));
+      env_s.push_back(e);
+    }
+    for (const std::string& name : launch.unset) drop(name);
     std::vector<char*> envp;
     for (auto& e : env_s) envp.push_back(e.data());
     envp.push_back(nullptr);
