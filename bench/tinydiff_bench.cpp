@@ -221,6 +221,7 @@ struct Trainer {
   std::vector<double> abar;
 
   double step(double* phase_ms = nullptr) {
+    EnableGradGuard enable_grad;  // record the graph whatever the caller's mode
     const int64_t b = x0.size(0);
     const double t0 = phase_now_ms();
     Tensor t = gen.randint(0, 1000, {b});  // (B) int64

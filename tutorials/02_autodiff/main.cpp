@@ -201,6 +201,7 @@ int main(int argc, char** argv) {
   const double lr = 0.1;
   std::vector<double> losses;
   std::vector<std::pair<int64_t, std::vector<double>>> snapshots;  // (step, prediction before it)
+  EnableGradGuard enable_grad;  // record the graph even if a caller opened a NoGradGuard
   for (int64_t step = 0; step < steps; ++step) {
     Variable loss = mean(square(predict(X) - Variable(Y)));  // mean squared error over the 64 points
     losses.push_back(loss.item());

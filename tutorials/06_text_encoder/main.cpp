@@ -214,6 +214,7 @@ int main(int argc, char** argv) {
     const Variable at_bos = reshape(slice(out, 1, 0, 1), {b.ids.size(0), cfg.text_width});  // (B, d)
     return heads[which].forward(at_bos);                                                    // (B, classes[which])
   };
+  EnableGradGuard enable_grad;  // record the graph even if a caller opened a NoGradGuard
   AdamW opt(params, {.lr = 1e-3, .weight_decay = 0.0});
   const int64_t steps = args.quick ? 20 : 250;
   std::vector<double> losses;
