@@ -1,13 +1,12 @@
 /// \file
 /// \brief Exit codes of the `tinydiff` command and `CliError`, the one-line error every subcommand reports.
 ///
-/// | code | meaning |
-/// |---|---|
-/// | 0 | success |
-/// | 1 | usage error: unknown flag, missing or out-of-range value, unknown data set or sampler, options that contradict
-/// the checkpoint | | 2 | bad file: missing or corrupt checkpoint, missing data set, output folder that cannot be
-/// written | | 3 | training stopped: too many non-finite losses in a row | | 130 | interrupted (Ctrl-C, SIGTERM);
-/// training saved a checkpoint first |
+/// The exit codes are those of every program of the project (tensor/program.h): 0 success,
+/// 1 usage error (unknown flag, missing or out-of-range value, unknown data set or sampler,
+/// options that contradict the checkpoint), 2 bad file (missing or corrupt checkpoint, missing
+/// data set, output folder that cannot be written), 3 training stopped (too many non-finite
+/// losses in a row), 4 unexpected failure (out of memory, or a bug), 130 interrupted (Ctrl-C,
+/// SIGTERM; training saved a checkpoint first).
 ///
 /// Every error is one line on stderr, `tinydiff: error: <problem>; hint: <what to do>`, and
 /// never a stack trace: main() catches everything.
@@ -24,13 +23,17 @@
 #include <string>
 #include <string_view>
 
+#include "tensor/program.h"
+
 namespace tinydiff::cli {
 
-inline constexpr int kExitOk = 0;              ///< success
-inline constexpr int kExitUsage = 1;           ///< bad command line
-inline constexpr int kExitBadFile = 2;         ///< a file or folder that cannot be read or written
-inline constexpr int kExitTrainingFailed = 3;  ///< training diverged (non-finite values)
-inline constexpr int kExitInterrupted = 130;   ///< SIGINT/SIGTERM (128 + 2, the shell's convention)
+// One exit-code scheme for every program (tensor/program.h).
+using tinydiff::kExitBadFile;
+using tinydiff::kExitInterrupted;
+using tinydiff::kExitOk;
+using tinydiff::kExitTrainingFailed;
+using tinydiff::kExitUnexpected;
+using tinydiff::kExitUsage;
 
 /// An error to report on one line and exit with `code`.
 class CliError : public std::runtime_error {

@@ -12,9 +12,9 @@
 
 #include "apps/cli_errors.h"
 #include "apps/commands.h"
-#include "tensor/process_env.h"
 #include "nn/distributed.h"
 #include "tensor/error.h"
+#include "tensor/process_env.h"
 
 namespace {
 
@@ -40,7 +40,8 @@ int main(int argc, char** argv) {
   // append overrides to a shared command line. Subcommands inherit this default.
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.footer(
-      "Exit codes: 0 success, 1 usage error, 2 bad file or folder, 3 training diverged, 130 interrupted.\n"
+      "Exit codes: 0 success, 1 usage error, 2 bad file or folder, 3 training diverged, 4 unexpected failure "
+      "(out of memory, or a bug), 130 interrupted.\n"
       "Run 'tinydiff <command> --help' for a command's options.");
   add_all_commands(app);
   if (argc <= 1) {
@@ -81,9 +82,13 @@ int main(int argc, char** argv) {
     return kExitUsage;
   } catch (const std::bad_alloc&) {
     print_error("out of memory", "use a smaller --batch or --count");
-    return kExitUsage;
+    return kExitUnexpected;
   } catch (const std::exception& e) {
     print_error(e.what(), "this is unexpected; please report it with the command line");
-    return kExitUsage;
+    return kExitUnexpected;
+  } catch (...) {
+    print_error("an exception that is not a std::exception",
+                "this is unexpected; please report it with the command line");
+    return kExitUnexpected;
   }
 }

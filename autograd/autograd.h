@@ -2,7 +2,7 @@
 /// \brief The autograd library in one include: Variable, the backward engine, gradcheck and every
 /// differentiable op.
 ///
-/// - variable.h: Variable, Node, make_result, NoGradGuard, backward()
+/// - variable.h: Variable, Node, make_result, NoGradGuard, EnableGradGuard, backward()
 /// - gradcheck.h: analytic gradients against float64 finite differences
 /// - ops_elementwise.h: arithmetic, unary maths, activations, clamp, where, operators
 /// - ops_reduce.h: sum, mean, var, max, logsumexp

@@ -29,6 +29,8 @@ VariableImpl& impl_of(const std::shared_ptr<VariableImpl>& impl, const char* op)
 bool grad_enabled() { return g_grad_enabled; }
 NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
+EnableGradGuard::EnableGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = true; }
+EnableGradGuard::~EnableGradGuard() { g_grad_enabled = previous_; }
 
 Variable::Variable(Tensor value, bool requires_grad) : impl_(std::make_shared<VariableImpl>()) {
   check_defined(value, "Variable");
@@ -122,7 +124,7 @@ void Variable::backward(const Tensor& grad_output, bool retain_graph) const {
   auto& im = impl_of(impl_, "backward");
   TD_CHECK(im.requires_grad, "backward",
            "this value does not require a gradient: no input of the computation had requires_grad = true "
-           "(or it was computed inside a NoGradGuard)");
+           "(or it was computed inside a NoGradGuard: a training step called from there needs an EnableGradGuard)");
   check_defined(grad_output, "backward");
   TD_CHECK(
       grad_output.shape() == im.value.shape() && grad_output.dtype() == im.value.dtype(), "backward",

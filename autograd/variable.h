@@ -15,7 +15,8 @@
 ///
 /// The graph is freed as backward runs (each node drops its saved tensors), so a second
 /// backward through the same graph throws unless the first passed `retain_graph = true`.
-/// Inside a `NoGradGuard` no graph is recorded and no inputs are saved (sampling, evaluation).
+/// Inside a `NoGradGuard` no graph is recorded and no inputs are saved (sampling, evaluation);
+/// an `EnableGradGuard` turns recording back on for its scope (training loops open one).
 ///
 /// Usage:
 /// \code
@@ -133,12 +134,44 @@ bool any_requires_grad(const std::vector<Variable>& inputs);
 bool grad_enabled();
 
 /// RAII guard: no graph is recorded while it lives (sampling, evaluation, optimizer steps).
+/// The destructor restores the mode that was current when the guard was made (as
+/// `torch.no_grad`), so guards nest with each other and with EnableGradGuard.
 class NoGradGuard {
  public:
+  /// Turns recording off on this thread.
   NoGradGuard();
+  /// Restores the previous mode.
   ~NoGradGuard();
   NoGradGuard(const NoGradGuard&) = delete;
   NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+/// RAII guard: graphs are recorded while it lives, even inside a NoGradGuard (as
+/// `torch.enable_grad`). Every training loop opens one, so that training works whatever mode
+/// its caller is in: a program that evaluates under a NoGradGuard can still train a model on
+/// the way (tutorial 9 trains a classifier when none is cached). The destructor restores the
+/// previous mode.
+///
+/// \code
+///   NoGradGuard no_grad;            // sampling and evaluation from here on
+///   ...
+///   {
+///     EnableGradGuard enable_grad;  // a training step: record the graph, backpropagate
+///     Variable loss = ...;
+///     loss.backward();
+///   }                               // recording off again
+/// \endcode
+class EnableGradGuard {
+ public:
+  /// Turns recording on on this thread.
+  EnableGradGuard();
+  /// Restores the previous mode.
+  ~EnableGradGuard();
+  EnableGradGuard(const EnableGradGuard&) = delete;
+  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
 
  private:
   bool previous_;

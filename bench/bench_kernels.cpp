@@ -5,18 +5,21 @@
 // backward-weight), the median time, the achieved GFLOP/s and the percentage of that peak.
 // Float32, the training dtype. `--quick` runs fewer repetitions.
 //
-//   ./build/bench/tinydiff-bench-kernels [--quick]
+//   ./build/bench/tinydiff-bench-kernels [--quick] [--help]
+//
+// A bad command line is one line on stderr and exit code 1 (tensor/program.h, bench/bench_args.h).
 //
 // A program, not a test: it asserts nothing. Timings vary with the machine and its load.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "bench/bench_args.h"
+#include "tensor/program.h"
 #include "tensor/tensor.h"
 
 using namespace tinydiff;
@@ -63,18 +66,14 @@ void row(const std::string& name, double flops, Timing t, double peak) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--quick") == 0) {
-      quick = true;
-    } else {
-      std::fprintf(stderr, "usage: %s [--quick]\n", argv[0]);
-      return 2;
-    }
-  }
-  const int reps = quick ? 3 : 10;
-  const int peak_reps = quick ? 3 : 7;
-  try {
+  return run_program("tinydiff-bench-kernels", argc, argv, [&] {
+    bool quick = false;
+    CLI::App app{"tinydiff-bench-kernels: the sgemm peak, GEMM shapes and the U-Net's conv2d kernels (float32)",
+                 "tinydiff-bench-kernels"};
+    app.add_flag("--quick", quick, "3 repetitions instead of 10 (7 for the sgemm peak)");
+    if (!bench::parse_bench_args(app, argc, argv)) return kExitOk;
+    const int reps = quick ? 3 : 10;
+    const int peak_reps = quick ? 3 : 7;
     check_blas_is_openmp();
     std::printf("tinydiff kernel benchmark (float32%s)\n", quick ? ", --quick" : "");
     std::printf("BLAS: %s; tinydiff threads: %d\n\n", blas_info().c_str(), num_threads());
@@ -136,9 +135,6 @@ int main(int argc, char** argv) {
       row("backward-input", flops, time_ms([&] { conv2d_backward_input(g, w, x.shape(), 1, 1); }, reps), peak);
       row("backward-weight", flops, time_ms([&] { conv2d_backward_weight(g, x, w.shape(), 1, 1); }, reps), peak);
     }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+    return kExitOk;
+  });
 }

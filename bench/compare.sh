@@ -29,7 +29,7 @@ build_dir="$repo/build"
 peer_dir="$repo/../shared/bench"
 build=1
 python=/usr/bin/python3
-wait_policy=""   # empty: leave OMP_WAIT_POLICY as it is in the environment
+wait_policy=""   # empty: leave OMP_WAIT_POLICY as it is (unset: tinydiff-bench makes it passive, PyTorch not)
 openblas_core="" # empty: leave OPENBLAS_CORETYPE as it is; "auto": unset it (OpenBLAS detects the CPU)
 cpu_time=0
 

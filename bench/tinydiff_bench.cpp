@@ -12,7 +12,9 @@
 // peak (a 2048^3 cblas_sgemm at the same thread count) and the peak resident set size.
 //
 //   ./build/tinydiff-bench [--case NAME] [--threads N] [--json] [--profile] [--steps N] [--warmup N]
-//                          [--peak GFLOPS] [--info]
+//                          [--peak GFLOPS] [--info] [--help]
+//
+// A bad command line is one line on stderr and exit code 1 (tensor/program.h, bench/bench_args.h).
 //
 // `--profile` then runs a few more steps with the autograd profiler on (autograd/profiler.h)
 // and prints time by op type, forward and backward. A program, not a test: it asserts nothing.
@@ -37,11 +39,13 @@
 
 #include "autograd/autograd.h"
 #include "autograd/profiler.h"
+#include "bench/bench_args.h"
 #include "diffusion/ddim.h"
 #include "diffusion/guidance.h"
 #include "diffusion/schedule.h"
 #include "diffusion/text_to_image.h"
 #include "nn/optim.h"
+#include "tensor/program.h"
 
 using namespace tinydiff;
 
@@ -221,6 +225,7 @@ struct Trainer {
   std::vector<double> abar;
 
   double step(double* phase_ms = nullptr) {
+    EnableGradGuard enable_grad;  // record the graph whatever the caller's mode
     const int64_t b = x0.size(0);
     const double t0 = phase_now_ms();
     Tensor t = gen.randint(0, 1000, {b});  // (B) int64
@@ -383,56 +388,37 @@ void report(const CaseResult& r, const Options& o, int threads) {
   std::fflush(stdout);
 }
 
-void usage(const char* argv0) {
-  std::fprintf(stderr,
-               "usage: %s [--case train_b64|train_b8|sample_cfg_b64] [--threads N] [--json] [--profile] "
-               "[--steps N] [--warmup N] [--peak GFLOPS] [--info]\n",
-               argv0);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        usage(argv[0]);
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--case") {
-      o.only = value();
-    } else if (a == "--threads") {
-      o.threads = std::atoi(value().c_str());
-    } else if (a == "--json") {
-      o.json = true;
-    } else if (a == "--profile") {
-      o.profile = true;
-    } else if (a == "--profile-cpu") {
-      o.profile = o.profile_cpu = true;
-    } else if (a == "--steps") {
-      o.steps = std::atoi(value().c_str());
-    } else if (a == "--warmup") {
-      o.warmup = std::atoi(value().c_str());
-    } else if (a == "--peak") {
-      o.peak = std::atof(value().c_str());
-    } else if (a == "--child") {
-      o.child = true;
-    } else if (a == "--info") {
-      o.info = true;
-    } else {
-      usage(argv[0]);
-      return 2;
-    }
-  }
-  if (!o.only.empty() && std::find(kCases.begin(), kCases.end(), o.only) == kCases.end()) {
-    std::fprintf(stderr, "unknown case '%s'; cases: train_b64, train_b8, sample_cfg_b64\n", o.only.c_str());
-    return 2;
-  }
-  try {
+  return run_program("tinydiff-bench", argc, argv, [&] {
+    Options o;
+    CLI::App app{
+        "tinydiff-bench: end-to-end speed of the tiny text-to-image model (training step, guided sampling "
+        "step), each case in its own process",
+        "tinydiff-bench"};
+    app.add_option("--case", o.only, "Run only this case (default: all)")->check(CLI::IsMember(kCases));
+    app.add_option("--threads", o.threads, "Threads for OpenMP and OpenBLAS (0: OMP_NUM_THREADS or the core count)")
+        ->check(CLI::Range(0, 4096))
+        ->capture_default_str();
+    app.add_flag("--json", o.json, "One JSON object per case instead of the table");
+    app.add_flag("--profile", o.profile, "Then run a few steps with the autograd profiler and print time by op");
+    app.add_flag("--profile-cpu", o.profile_cpu, "As --profile, with times in process CPU time");
+    app.add_option("--steps", o.steps, "Timed steps per case (0: the case's default, 10 or 40)")
+        ->check(CLI::Range(0, 1000000))
+        ->capture_default_str();
+    app.add_option("--warmup", o.warmup, "Untimed steps before them")
+        ->check(CLI::Range(0, 1000000))
+        ->capture_default_str();
+    app.add_option("--peak", o.peak, "The sgemm peak in GFLOP/s for the 'of peak' column (0: measure it)")
+        ->check(CLI::Range(0.0, 1e9))
+        ->capture_default_str();
+    app.add_flag("--info", o.info, "Print the BLAS in use and the thread count, and exit");
+    app.add_flag("--child", o.child, "Internal: run exactly the case --case names, in this process");
+    if (!bench::parse_bench_args(app, argc, argv)) return kExitOk;
+    if (o.profile_cpu) o.profile = true;
+    if (o.child && o.only.empty())
+      throw ProgramError(kExitUsage, "--child needs --case", "it is internal: leave it out");
     if (o.threads > 0) {
       omp_set_num_threads(o.threads);
       openblas_set_num_threads(o.threads);
@@ -441,11 +427,11 @@ int main(int argc, char** argv) {
     if (o.info) {
       check_blas_is_openmp();
       std::printf("BLAS: %s; tinydiff threads: %d\n", blas_info().c_str(), threads);
-      return 0;
+      return kExitOk;
     }
     if (o.child) {
       report(run_case(o.only, o), o, threads);
-      return 0;
+      return kExitOk;
     }
     if (o.peak <= 0) o.peak = sgemm_peak_gflops();
     if (!o.json) {
@@ -477,14 +463,20 @@ int main(int argc, char** argv) {
         _exit(127);
       }
       int status = 0;
-      if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        std::fprintf(stderr, "case %s failed\n", name.c_str());
-        return 1;
+      const bool waited = pid > 0 && waitpid(pid, &status, 0) == pid;
+      if (!waited || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        // The child printed its own error line; its documented exit code is passed on, anything
+        // else (a crash, a failed exec) is unexpected.
+        const int code = waited && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        const bool documented = code == kExitUsage || code == kExitBadFile || code == kExitTrainingFailed ||
+                                code == kExitUnexpected || code == kExitInterrupted;
+        throw ProgramError(
+            documented ? code : kExitUnexpected,
+            fmt::format("case {} failed ({})", name,
+                        code >= 0 ? fmt::format("exit code {}", code) : fmt::format("wait status {:#x}", status)),
+            "run it alone with --case " + name);
       }
     }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+    return kExitOk;
+  });
 }

@@ -137,6 +137,7 @@ FashionClassifierReport train_fashion_classifier(FashionClassifier& model,
 
   Generator gen(options.seed);
   model.train();
+  EnableGradGuard enable_grad;  // train even when the caller is inside a NoGradGuard (tutorial 9 is)
   AdamW opt(model.named_parameters(), {.lr = options.lr, .weight_decay = options.weight_decay});
   const int64_t steps_per_epoch = (n + options.batch_size - 1) / options.batch_size;
   const int64_t total = steps_per_epoch * options.epochs;

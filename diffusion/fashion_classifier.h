@@ -124,6 +124,7 @@ double classification_accuracy(const FashionClassifier& model, const Tensor& ima
 
 /// Trains `model` from its current weights on the Fashion-MNIST training set (see the file
 /// overview), then measures the test accuracy. Throws Error when the data cannot be read.
+/// Trains in any gradient mode, inside a NoGradGuard too (it opens an EnableGradGuard).
 FashionClassifierReport train_fashion_classifier(FashionClassifier& model,
                                                  const FashionClassifierTrainOptions& options);
 

@@ -373,6 +373,9 @@ void Trainer::synchronize_ranks() {
 }
 
 StepResult Trainer::train_step() {
+  // Record the graph even when the caller is inside a NoGradGuard (e.g. a program that samples
+  // and evaluates under one trains a model on the way).
+  EnableGradGuard enable_grad;
   State& s = *s_;
   if (!s.synced) synchronize_ranks();
   const int64_t B = s.options.batch;

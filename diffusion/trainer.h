@@ -180,8 +180,9 @@ class Trainer {
   /// sample grids; saves a final checkpoint and grid (no grid when interrupted; neither after
   /// divergence).
   TrainResult run();
-  /// One training step (no logging, checkpointing or stop checks). With several ranks every rank
-  /// must call it (it makes collective MPI calls); the first call runs synchronize_ranks().
+  /// One training step (no logging, checkpointing or stop checks). It records its graph in any
+  /// gradient mode, inside a NoGradGuard too (autograd/variable.h: EnableGradGuard). With several
+  /// ranks every rank must call it (it makes collective MPI calls); the first call runs synchronize_ranks().
   StepResult train_step();
   /// With several ranks: broadcasts rank 0's parameters and checks that every rank holds the same
   /// training state (weights, EMA, AdamW moments, random streams, step), throwing Error if not.

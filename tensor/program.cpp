@@ -60,6 +60,10 @@ int run_program(const std::string& program, int argc, char** argv, const std::fu
   } catch (const std::exception& e) {
     print_program_error(program, e.what(), "this is unexpected; please report it with the command line");
     return kExitUnexpected;
+  } catch (...) {  // not a std::exception: still one line, never `terminate called`
+    print_program_error(program, "an exception that is not a std::exception",
+                        "this is unexpected; please report it with the command line");
+    return kExitUnexpected;
   }
 }
 

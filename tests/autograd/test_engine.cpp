@@ -1,9 +1,12 @@
 // Tests of the backward engine (autograd/variable.h): accumulation, graph shapes, retain_graph,
-// upstream gradients, NoGradGuard, detach, leaves and their error messages. Expected gradients
-// are worked out by hand in the comments; float64 comparisons use Approx's default (~1e-12 rel).
+// upstream gradients, NoGradGuard and EnableGradGuard, detach, leaves and their error messages.
+// Expected gradients are worked out by hand in the comments; float64 comparisons use Approx's
+// default (~1e-12 rel).
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <thread>
+#include <vector>
 
 #include "autograd/autograd.h"
 #include "tensor/tensor.h"
@@ -99,6 +102,69 @@ TEST_CASE("engine: NoGradGuard records nothing", "[autograd][engine]") {
   Variable z = x * 2.0;  // recording resumes after the guard
   CHECK_FALSE(z.is_leaf());
   CHECK(z.requires_grad());
+}
+
+TEST_CASE("engine: EnableGradGuard records inside a NoGradGuard, and the guard restores the mode it found",
+          "[autograd][engine]") {
+  Variable x(vec64({3.0}), true);
+  {
+    NoGradGuard no_grad;
+    {
+      EnableGradGuard enable_grad;
+      CHECK(grad_enabled());
+      Variable y = x * x;  // recorded: dy/dx = 2x = 6
+      CHECK_FALSE(y.is_leaf());
+      REQUIRE(y.requires_grad());
+      sum(y).backward();
+      CHECK(x.grad().item() == 6.0);
+    }
+    CHECK_FALSE(grad_enabled());  // back to the NoGradGuard's mode, not to the default
+    CHECK((x * x).is_leaf());
+  }
+  CHECK(grad_enabled());
+  {
+    EnableGradGuard enable_grad;  // already on: stays on, and stays on after
+    CHECK(grad_enabled());
+  }
+  CHECK(grad_enabled());
+}
+
+TEST_CASE("engine: NoGradGuard and EnableGradGuard nest both ways, each restoring its own entry mode",
+          "[autograd][engine]") {
+  std::vector<bool> seen;
+  {
+    EnableGradGuard a;
+    seen.push_back(grad_enabled());  // on
+    {
+      NoGradGuard b;
+      seen.push_back(grad_enabled());  // off
+      {
+        EnableGradGuard c;
+        seen.push_back(grad_enabled());  // on
+        {
+          NoGradGuard d;
+          seen.push_back(grad_enabled());  // off
+        }
+        seen.push_back(grad_enabled());  // on (c)
+      }
+      seen.push_back(grad_enabled());  // off (b)
+      {
+        NoGradGuard e;  // already off: stays off
+        seen.push_back(grad_enabled());
+      }
+      seen.push_back(grad_enabled());  // off (b)
+    }
+    seen.push_back(grad_enabled());  // on (a)
+  }
+  seen.push_back(grad_enabled());  // on: the default
+  CHECK(seen == std::vector<bool>{true, false, true, false, true, false, false, false, true, true});
+
+  // The mode is per thread: a guard on this thread does not reach another one.
+  NoGradGuard no_grad;
+  bool other_thread = false;
+  std::thread([&] { other_thread = grad_enabled(); }).join();
+  CHECK(other_thread);
+  CHECK_FALSE(grad_enabled());
 }
 
 TEST_CASE("engine: detach cuts the graph and shares the value", "[autograd][engine]") {

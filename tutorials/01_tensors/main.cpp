@@ -10,6 +10,7 @@
 
 #include "diffusion/fashion_mnist.h"
 #include "diffusion/image_io.h"
+#include "tensor/program.h"
 #include "tensor/tensor.h"
 #include "tutorials/common/args.h"
 #include "tutorials/common/plot.h"
@@ -64,9 +65,8 @@ double seconds_per_call(F&& f, double budget) {
   return best;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// The lesson's program; main() runs it through run_program (one-line errors, documented exit codes).
+int tutorial_main(int argc, char** argv) {
   const TutorialArgs args = parse_tutorial_args(argc, argv, "01_tensors", "shapes, strides, views, broadcasting, GEMM");
 
   heading("1. Shape and strides");
@@ -197,4 +197,10 @@ int main(int argc, char** argv) {
   save_figure(args.out, "t01_gemm", Figure{.panels = {speed}});
   fmt::print("\nfigures: t01_views.png t01_broadcast.png t01_gemm.png\n");
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return run_program("tutorial_01_tensors", argc, argv, [&] { return tutorial_main(argc, argv); });
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "autograd/autograd.h"
+#include "tensor/program.h"
 #include "tutorials/common/args.h"
 #include "tutorials/common/plot.h"
 
@@ -89,9 +90,8 @@ double neuron_tensor(double w1, DType dtype) {
   return (y * y).item();
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// The lesson's program; main() runs it through run_program (one-line errors, documented exit codes).
+int tutorial_main(int argc, char** argv) {
   const TutorialArgs args = parse_tutorial_args(argc, argv, "02_autodiff", "a scalar autodiff engine, then tensors");
 
   heading("1. A scalar engine");
@@ -201,6 +201,7 @@ int main(int argc, char** argv) {
   const double lr = 0.1;
   std::vector<double> losses;
   std::vector<std::pair<int64_t, std::vector<double>>> snapshots;  // (step, prediction before it)
+  EnableGradGuard enable_grad;  // record the graph even if a caller opened a NoGradGuard
   for (int64_t step = 0; step < steps; ++step) {
     Variable loss = mean(square(predict(X) - Variable(Y)));  // mean squared error over the 64 points
     losses.push_back(loss.item());
@@ -232,4 +233,10 @@ int main(int argc, char** argv) {
   save_figure(args.out, "t02_fit", Figure{.panels = {fit, loss_chart}, .columns = 2, .width = 1000, .height = 380});
   fmt::print("\nfigures: t02_fd_error.png t02_fit.png\n");
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return run_program("tutorial_02_autodiff", argc, argv, [&] { return tutorial_main(argc, argv); });
 }

@@ -10,6 +10,7 @@
 #include "diffusion/forward_process.h"
 #include "diffusion/image_io.h"
 #include "diffusion/schedule.h"
+#include "tensor/program.h"
 #include "tensor/tensor.h"
 #include "tutorials/common/args.h"
 #include "tutorials/common/plot.h"
@@ -34,9 +35,8 @@ void save_strip(const std::string& path, const std::vector<std::vector<Tensor>>&
   save_png(path, enlarge(make_grid(stack(all, 0), static_cast<int64_t>(rows[0].size()), 2, 1.0), 2));
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// The lesson's program; main() runs it through run_program (one-line errors, documented exit codes).
+int tutorial_main(int argc, char** argv) {
   const TutorialArgs args =
       parse_tutorial_args(argc, argv, "03_forward_process", "noising an image step by step and in one jump");
 
@@ -175,4 +175,10 @@ int main(int argc, char** argv) {
               Figure{.panels = {betas, abars, snrs}, .columns = 3, .width = 1200, .height = 360});
   fmt::print("\nfigures: t03_strip_linear.png t03_strip_schedules.png t03_agree.png t03_schedules.png\n");
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return run_program("tutorial_03_forward_process", argc, argv, [&] { return tutorial_main(argc, argv); });
 }

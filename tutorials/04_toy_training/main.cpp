@@ -11,6 +11,7 @@
 #include "diffusion/objective.h"
 #include "diffusion/schedule.h"
 #include "diffusion/toy_data.h"
+#include "tensor/program.h"
 #include "tutorials/common/args.h"
 #include "tutorials/common/plot.h"
 #include "tutorials/common/toy_denoiser.h"
@@ -39,9 +40,8 @@ Chart square_panel(const std::string& title) {
   return Chart{.title = title, .equal_axes = true, .xrange = {{-3.0, 3.0}}, .yrange = {{-3.0, 3.0}}, .key = "off"};
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// The lesson's program; main() runs it through run_program (one-line errors, documented exit codes).
+int tutorial_main(int argc, char** argv) {
   const TutorialArgs args =
       parse_tutorial_args(argc, argv, "04_toy_training", "training a noise-prediction network on two moons");
   const NoiseSchedule schedule = make_schedule("cosine");
@@ -162,4 +162,10 @@ int main(int argc, char** argv) {
   save_figure(args.out, "t04_x0_pred", Figure{.panels = predictions, .columns = 3, .width = 1200, .height = 420});
   fmt::print("\nfigures: t04_noised.png t04_loss.png t04_loss_by_t.png t04_field.png t04_x0_pred.png\n");
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return run_program("tutorial_04_toy_training", argc, argv, [&] { return tutorial_main(argc, argv); });
 }

@@ -15,6 +15,7 @@
 #include "diffusion/objective.h"
 #include "diffusion/schedule.h"
 #include "diffusion/toy_data.h"
+#include "tensor/program.h"
 #include "tutorials/common/args.h"
 #include "tutorials/common/plot.h"
 #include "tutorials/common/toy_denoiser.h"
@@ -61,9 +62,8 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// The lesson's program; main() runs it through run_program (one-line errors, documented exit codes).
+int tutorial_main(int argc, char** argv) {
   const TutorialArgs args =
       parse_tutorial_args(argc, argv, "05_reverse_process", "from pure noise to data with DDPM and DDIM");
   const NoiseSchedule schedule = make_schedule("cosine");
@@ -279,4 +279,10 @@ int main(int argc, char** argv) {
           .height = 460});
   fmt::print("\nfigures: t05_posterior.png t05_ddpm_steps.png t05_trajectories.png t05_ddim_steps.png\n");
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return run_program("tutorial_05_reverse_process", argc, argv, [&] { return tutorial_main(argc, argv); });
 }

@@ -14,6 +14,7 @@
 #include "diffusion/text_encoder.h"
 #include "diffusion/tokenizer.h"
 #include "nn/optim.h"
+#include "tensor/program.h"
 #include "tutorials/common/args.h"
 #include "tutorials/common/plot.h"
 
@@ -127,9 +128,8 @@ Tensor principal_components(const Tensor& x, int64_t k) {
   return matmul(centred, concat(dirs, 1));  // (n, k) coordinates
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// The lesson's program; main() runs it through run_program (one-line errors, documented exit codes).
+int tutorial_main(int argc, char** argv) {
   const TutorialArgs args =
       parse_tutorial_args(argc, argv, "06_text_encoder", "tokenization, embeddings and self-attention");
 
@@ -214,6 +214,7 @@ int main(int argc, char** argv) {
     const Variable at_bos = reshape(slice(out, 1, 0, 1), {b.ids.size(0), cfg.text_width});  // (B, d)
     return heads[which].forward(at_bos);                                                    // (B, classes[which])
   };
+  EnableGradGuard enable_grad;  // record the graph even if a caller opened a NoGradGuard
   AdamW opt(params, {.lr = 1e-3, .weight_decay = 0.0});
   const int64_t steps = args.quick ? 20 : 250;
   std::vector<double> losses;
@@ -308,4 +309,10 @@ int main(int argc, char** argv) {
                      .title = "encoder output at <bos> for 700 captions, first two principal components"});
   fmt::print("\nfigures: t06_attention_untrained.png t06_loss.png t06_attention_trained.png t06_embeddings.png\n");
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return run_program("tutorial_06_text_encoder", argc, argv, [&] { return tutorial_main(argc, argv); });
 }

@@ -17,6 +17,7 @@
 #include "diffusion/text_to_image.h"
 #include "diffusion/tokenizer.h"
 #include "nn/timestep_embedding.h"
+#include "tensor/program.h"
 #include "tutorials/common/args.h"
 #include "tutorials/common/plot.h"
 
@@ -65,9 +66,8 @@ struct Row {
   std::string note;
 };
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// The lesson's program; main() runs it through run_program (one-line errors, documented exit codes).
+int tutorial_main(int argc, char** argv) {
   const TutorialArgs args = parse_tutorial_args(argc, argv, "07_unet", "shapes, time and text, parameters and FLOPs");
   const ModelConfig cfg = model_config("tiny", 1);
   Generator gen(0);
@@ -283,4 +283,10 @@ int main(int argc, char** argv) {
   save_figure(args.out, "t07_ushape", Figure{.panels = {u}, .width = 1300, .height = 560});
   fmt::print("\nfigures: t07_blocks.png t07_time_embedding.png t07_ushape.png\n");
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return run_program("tutorial_07_unet", argc, argv, [&] { return tutorial_main(argc, argv); });
 }

@@ -16,6 +16,7 @@
 #include "diffusion/fashion_mnist.h"
 #include "diffusion/generate.h"
 #include "diffusion/tokenizer.h"
+#include "tensor/program.h"
 #include "tutorials/common/args.h"
 #include "tutorials/common/pictures.h"
 #include "tutorials/common/plot.h"
@@ -65,9 +66,8 @@ std::vector<std::string> class_labels() {
   return names;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// The lesson's program; main() runs it through run_program (one-line errors, documented exit codes).
+int tutorial_main(int argc, char** argv) {
   const TutorialArgs args = parse_tutorial_args(argc, argv, "08_text_to_image",
                                                 "train a text-to-image model on Fashion-MNIST, sample every class",
                                                 /*accepts_checkpoint=*/true);
@@ -255,4 +255,10 @@ int main(int argc, char** argv) {
   save_figure(args.out, "t08_trajectory", Figure{.panels = {strip}, .width = 1100, .height = 360});
   fmt::print("\nfigures: t08_loss.png t08_samples.png t08_trajectory.png\n");
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return run_program("tutorial_08_text_to_image", argc, argv, [&] { return tutorial_main(argc, argv); });
 }

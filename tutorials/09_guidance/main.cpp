@@ -17,6 +17,7 @@
 #include "diffusion/forward_process.h"
 #include "diffusion/generate.h"
 #include "diffusion/guidance.h"
+#include "tensor/program.h"
 #include "tutorials/common/args.h"
 #include "tutorials/common/pictures.h"
 #include "tutorials/common/plot.h"
@@ -67,9 +68,8 @@ FashionClassifierReport judge(FashionClassifier& clf, bool quick) {
   return load_or_train_fashion_classifier(path, clf, {}, log);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// The lesson's program; main() runs it through run_program (one-line errors, documented exit codes).
+int tutorial_main(int argc, char** argv) {
   const TutorialArgs args =
       parse_tutorial_args(argc, argv, "09_guidance", "classifier-free guidance: accuracy against diversity", true);
   const int64_t sampler_steps = args.quick ? 4 : 50;
@@ -288,4 +288,10 @@ int main(int argc, char** argv) {
              .height = 430});
   fmt::print("\nfigures: t09_difference.png t09_grid.png t09_tradeoff.png\n");
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return run_program("tutorial_09_guidance", argc, argv, [&] { return tutorial_main(argc, argv); });
 }

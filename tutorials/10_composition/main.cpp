@@ -16,6 +16,7 @@
 #include "diffusion/shapes.h"
 #include "diffusion/shapes_detector.h"
 #include "nn/attention.h"
+#include "tensor/program.h"
 #include "tutorials/common/args.h"
 #include "tutorials/common/pictures.h"
 #include "tutorials/common/plot.h"
@@ -32,9 +33,8 @@ std::string pair_name(int shape, int colour) {
 
 std::string percent(double fraction) { return fmt::format("{:.0f}%", 100.0 * fraction); }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// The lesson's program; main() runs it through run_program (one-line errors, documented exit codes).
+int tutorial_main(int argc, char** argv) {
   const TutorialArgs args =
       parse_tutorial_args(argc, argv, "10_composition", "unseen attribute pairs and cross-attention per word", true);
   const int64_t sampler_steps = args.quick ? 4 : 50;
@@ -267,4 +267,10 @@ int main(int argc, char** argv) {
                                           sampler_steps, top)});
   fmt::print("\nfigures: t10_samples.png t10_cross_attention.png\n");
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return run_program("tutorial_10_composition", argc, argv, [&] { return tutorial_main(argc, argv); });
 }

@@ -6,6 +6,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string_view>
+#include <system_error>
+
+#include "tensor/program.h"
 
 namespace tinydiff::tutorial {
 
@@ -29,26 +32,39 @@ void print_usage(std::FILE* stream, const std::string& name, const std::string& 
 
 TutorialArgs parse_tutorial_args(int argc, char** argv, const std::string& name, const std::string& summary,
                                  bool accepts_checkpoint) {
+  const std::string help_hint = fmt::format("run 'tutorial_{} --help' for the options", name);
   TutorialArgs args;
   args.out = "tutorial_out/" + name;
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
+    // The value after an option that takes one: missing, or another option, is a usage error.
+    const auto value = [&](const char* what) -> std::string {
+      if (i + 1 >= argc || std::string_view(argv[i + 1]).starts_with("--"))
+        throw ProgramError(kExitUsage, fmt::format("{} needs a value ({})", a, what), help_hint);
+      return argv[++i];
+    };
     if (a == "--quick") {
       args.quick = true;
-    } else if (a == "--out" && i + 1 < argc) {
-      args.out = argv[++i];
-    } else if (a == "--checkpoint" && accepts_checkpoint && i + 1 < argc) {
-      args.checkpoint = argv[++i];
+    } else if (a == "--out") {
+      args.out = value("a folder");
+    } else if (a == "--checkpoint" && accepts_checkpoint) {
+      args.checkpoint = value("a checkpoint.safetensors file");
     } else if (a == "--help" || a == "-h") {
       print_usage(stdout, name, summary, accepts_checkpoint);
-      std::exit(0);
+      std::exit(kExitOk);
     } else {
-      fmt::print(stderr, "tutorial_{}: unknown argument '{}'\n", name, a);
-      print_usage(stderr, name, summary, accepts_checkpoint);
-      std::exit(2);
+      throw ProgramError(kExitUsage, fmt::format("unknown argument '{}'", a), help_hint);
     }
   }
-  std::filesystem::create_directories(args.out);
+  if (!args.checkpoint.empty() && !std::filesystem::is_regular_file(args.checkpoint))
+    throw ProgramError(kExitBadFile, fmt::format("--checkpoint {}: no such file", args.checkpoint),
+                       "give the checkpoint.safetensors of a training run ('tinydiff train' or a tutorial's "
+                       "<out>/run/), or leave --checkpoint out to train one");
+  std::error_code ec;
+  std::filesystem::create_directories(args.out, ec);
+  if (ec)
+    throw ProgramError(kExitBadFile, fmt::format("--out {}: cannot create the folder: {}", args.out, ec.message()),
+                       "choose a folder you can write to");
   fmt::print("tutorial {}: {} ({} mode, output in {})\n", name, summary, args.quick ? "quick" : "full", args.out);
   return args;
 }

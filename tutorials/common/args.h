@@ -7,13 +7,22 @@
 /// written. `--out DIR` says where the PNG figures and the CSV/gnuplot files behind them go
 /// (created when missing; `tutorial_out/<tutorial>` by default).
 ///
+/// A bad command line ends the program through run_program (tensor/program.h) as one line on
+/// stderr, `tutorial_03_forward_process: error: unknown argument '--fast'; hint: run
+/// 'tutorial_03_forward_process --help' for the options`, with exit code 1 (2 for a missing
+/// `--checkpoint` file).
+///
 /// Usage:
 /// \code
-///   int main(int argc, char** argv) {
+///   int tutorial_main(int argc, char** argv) {
 ///     const TutorialArgs args = parse_tutorial_args(argc, argv, "03_forward_process",
 ///                                                   "noising an image step by step and in one jump");
 ///     const int64_t steps = args.quick ? 200 : 6000;
 ///     save_png(args.path("t03_strip.png"), strip);
+///     return 0;
+///   }
+///   int main(int argc, char** argv) {
+///     return run_program("tutorial_03_forward_process", argc, argv, [&] { return tutorial_main(argc, argv); });
 ///   }
 /// \endcode
 #pragma once
@@ -35,7 +44,9 @@ struct TutorialArgs {
 /// Parses `--quick`, `--out DIR` and `--help` (which prints a usage line naming the tutorial and
 /// its one-line `summary`, then exits), and `--checkpoint FILE` when `accepts_checkpoint` (the
 /// tutorials that train a text-to-image model can reuse one instead). Creates the output folder.
-/// On an unknown argument, prints the usage to stderr and exits with status 2.
+/// Throws ProgramError (tensor/program.h; run_program prints it as one line) with kExitUsage on an
+/// unknown argument or an option without its value, and with kExitBadFile when the checkpoint
+/// file does not exist or the output folder cannot be created.
 TutorialArgs parse_tutorial_args(int argc, char** argv, const std::string& name, const std::string& summary,
                                  bool accepts_checkpoint = false);
 

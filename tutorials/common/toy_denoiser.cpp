@@ -47,6 +47,7 @@ std::vector<double> train_toy_denoiser(ToyDenoiser& model, const NoiseSchedule& 
                                        const ToyTrainOptions& options) {
   std::vector<double> losses;
   //! [train]
+  EnableGradGuard enable_grad;  // record the graph even if the caller is inside a NoGradGuard
   AdamW opt(model.named_parameters(), {.lr = options.lr, .weight_decay = 0.0});
   for (int64_t step = 0; step < options.steps; ++step) {
     const Tensor x0 = make_moons(gen, options.batch).x;                             // x0: (B, 2), clean data

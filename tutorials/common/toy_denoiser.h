@@ -64,7 +64,7 @@ struct ToyTrainOptions {
 };
 
 /// Trains `model` on two moons with the noise-prediction MSE; returns the loss of every step.
-/// Data, timesteps and noise are drawn from `gen`.
+/// Data, timesteps and noise are drawn from `gen`. Trains inside a NoGradGuard too (it opens an EnableGradGuard).
 std::vector<double> train_toy_denoiser(ToyDenoiser& model, const NoiseSchedule& schedule, Generator& gen,
                                        const ToyTrainOptions& options);
 

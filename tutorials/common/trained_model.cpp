@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tensor/error.h"
+#include "tensor/program.h"
 
 namespace tinydiff::tutorial {
 
@@ -64,9 +65,14 @@ TutorialModel train_or_load(const TutorialArgs& args, const TrainOptions& option
     m.checkpoint = trainer.checkpoint_path();
     m.trained_now = true;
   }
-  //! [load]
-  m.trained = load_trained_model(m.checkpoint);  // the EMA weights, the tokenizer, the schedule
-  //! [load]
+  try {
+    //! [load]
+    m.trained = load_trained_model(m.checkpoint);  // the EMA weights, the tokenizer, the schedule
+    //! [load]
+  } catch (const Error& e) {
+    if (args.checkpoint.empty()) throw;  // the file this program just wrote: not the user's fault
+    throw ProgramError(kExitBadFile, e.what(), "give --checkpoint the checkpoint.safetensors of a training run");
+  }
   TD_CHECK(m.trained.dataset == options.dataset, "train_or_load",
            fmt::format("{} was trained on '{}'; this tutorial needs a '{}' model", m.checkpoint, m.trained.dataset,
                        options.dataset));

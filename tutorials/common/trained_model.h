@@ -46,8 +46,8 @@ TrainOptions tutorial_train_options(const std::string& dataset, bool quick, cons
 
 /// Trains with `options` (emptying options.out_dir first, so a rerun starts afresh) and loads
 /// the result, or, when `args.checkpoint` is set, loads that checkpoint instead. Throws
-/// tinydiff::Error when the checkpoint cannot be loaded or was trained on another data set
-/// than options.dataset.
+/// ProgramError with kExitBadFile (tensor/program.h) when that checkpoint cannot be loaded, and
+/// tinydiff::Error when it was trained on another data set than options.dataset.
 TutorialModel train_or_load(const TutorialArgs& args, const TrainOptions& options);
 
 /// Reads the (step, loss) pairs of a Trainer's log.jsonl; empty vectors when the file is missing.
