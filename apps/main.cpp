@@ -28,7 +28,8 @@ std::string command_name(const CLI::App& app) {
 
 int main(int argc, char** argv) {
   using namespace tinydiff::cli;
-  // Before anything else (may re-execute the program once to set OMP_WAIT_POLICY and OPENBLAS_CORETYPE; tensor/process_env.h).
+  // Before anything else (may re-execute the program once to set OMP_WAIT_POLICY and OPENBLAS_CORETYPE;
+  // tensor/process_env.h).
   tinydiff::prepare_process(argv);
   // MPI_Init when started by mpirun (data-parallel `tinydiff train`, nn/distributed.h); MPI_Finalize on return.
   const tinydiff::DistributedSession mpi(&argc, &argv);

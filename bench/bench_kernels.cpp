@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "bench/bench_args.h"
+#include "tensor/process_env.h"
 #include "tensor/program.h"
 #include "tensor/tensor.h"
 
@@ -76,7 +77,8 @@ int main(int argc, char** argv) {
     const int peak_reps = quick ? 3 : 7;
     check_blas_is_openmp();
     std::printf("tinydiff kernel benchmark (float32%s)\n", quick ? ", --quick" : "");
-    std::printf("BLAS: %s; tinydiff threads: %d\n\n", blas_info().c_str(), num_threads());
+    std::printf("BLAS: %s; tinydiff threads: %d\n", blas_info().c_str(), num_threads());
+    std::printf("compute: %s\n\n", compute_summary().c_str());
 
     // --- sgemm peak -------------------------------------------------------------------
     const int64_t n = 2048;

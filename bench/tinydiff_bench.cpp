@@ -45,6 +45,7 @@
 #include "diffusion/schedule.h"
 #include "diffusion/text_to_image.h"
 #include "nn/optim.h"
+#include "tensor/process_env.h"
 #include "tensor/program.h"
 
 using namespace tinydiff;
@@ -427,6 +428,7 @@ int main(int argc, char** argv) {
     if (o.info) {
       check_blas_is_openmp();
       std::printf("BLAS: %s; tinydiff threads: %d\n", blas_info().c_str(), threads);
+      std::printf("compute: %s\n", compute_summary().c_str());
       return kExitOk;
     }
     if (o.child) {
@@ -437,6 +439,7 @@ int main(int argc, char** argv) {
     if (!o.json) {
       std::printf("tinydiff-bench: tiny config, 1 image channel, 32x32, %d threads\n", threads);
       std::printf("BLAS: %s; sgemm peak %.1f GFLOP/s\n", blas_info().c_str(), o.peak);
+      std::printf("compute: %s\n", compute_summary().c_str());
       std::printf("%-16s %6s %9s %9s %9s %8s %9s %8s %9s\n", "case", "batch", "median_ms", "min_ms", "cpu_ms", "GFLOP",
                   "GFLOP/s", "of peak", "rss_MB");
     }

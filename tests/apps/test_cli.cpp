@@ -172,7 +172,7 @@ TEST_CASE("bad command lines: exit code 1 and one line naming the problem", "[cl
               "unknown sampler 'euler'");
   check_error({"sample", "--checkpoint", ckpt, "--prompt", "a bag", "--out", "y", "--eta", "2"}, 1,
               "--eta must be in [0, 1]");
-  check_error({"info"}, 1, "--checkpoint is required");
+  check_error({"info"}, 1, "tinydiff info needs --checkpoint FILE or --system");
   // An existing run is not overwritten; resuming it with another config or data set is refused.
   check_error({"train", "--out", "run", "--steps", "3"}, 1, "already holds a checkpoint");
   check_error({"train", "--out", "run", "--resume", "--config", "tiny"}, 1, "config 'micro', not 'tiny'");
