@@ -28,19 +28,6 @@ struct NormGeometry {
   int64_t channels() const { return groups * cpg; }
 };
 
-// Sums in double of n terms term(j), j = 0..n-1, in 8 interleaved partial sums combined in a
-// fixed order: GCC vectorises the loop (the partial sums are independent lanes; no
-// reassociation is needed) and the result does not depend on the thread count.
-template <typename F>
-double lane_sum(int64_t n, F term) {
-  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8)
-    for (int k = 0; k < 8; ++k) acc[k] += term(j + k);
-  for (; j < n; ++j) acc[j % 8] += term(j);
-  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-}
-
 // Forward: per row, mean and rstd = 1 / sqrt(biased var + eps), then z = (x - mean) * rstd * w + b
 // and y = z, or y = silu(z) = z sigmoid(z) when `silu` (GroupNorm + SiLU in one pass).
 // x, y: (rows, n); w, b: (channels) or nullptr; mean, rstd: (rows).
