@@ -3,7 +3,8 @@
 ///
 /// - tensor_core.h: the Tensor class, shapes, strides, views, factories
 /// - elementwise.h: broadcasting arithmetic, activations, comparisons
-/// - reduce.h: sum, mean, var, max, argmax, softmax, logsumexp
+/// - reduce.h: sum, mean, var, max, argmax, logsumexp
+/// - softmax.h: softmax, log_softmax and their backward kernels, attention's masked softmax
 /// - linalg.h: matmul, linear, GEMM (OpenBLAS)
 /// - conv.h: conv2d (im2col + GEMM) and its gradients, nearest upsampling
 /// - shape_ops.h: pad, concat, split, index_select, gather
@@ -20,4 +21,5 @@
 #include "tensor/random.h"
 #include "tensor/reduce.h"
 #include "tensor/shape_ops.h"
+#include "tensor/softmax.h"
 #include "tensor/tensor_core.h"
