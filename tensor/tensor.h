@@ -7,11 +7,13 @@
 /// - softmax.h: softmax, log_softmax and their backward kernels, attention's masked softmax
 /// - linalg.h: matmul, linear, GEMM (OpenBLAS)
 /// - conv.h: conv2d (im2col + GEMM) and its gradients, nearest upsampling
+/// - attention.h: scaled dot-product attention with a key mask, forward and backward
 /// - shape_ops.h: pad, concat, split, index_select, gather
 /// - random.h: the Philox generator
 /// - format.h: printing with fmt
 #pragma once
 
+#include "tensor/attention.h"
 #include "tensor/conv.h"
 #include "tensor/dispatch.h"
 #include "tensor/elementwise.h"
