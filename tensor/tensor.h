@@ -5,6 +5,7 @@
 /// - elementwise.h: broadcasting arithmetic, activations, comparisons
 /// - reduce.h: sum, mean, var, max, argmax, logsumexp
 /// - softmax.h: softmax, log_softmax and their backward kernels, attention's masked softmax
+/// - norm.h: layer norm, group norm and fused GroupNorm + SiLU, forward and backward
 /// - linalg.h: matmul, linear, GEMM (OpenBLAS)
 /// - conv.h: conv2d (im2col + GEMM) and its gradients, nearest upsampling
 /// - attention.h: scaled dot-product attention with a key mask, forward and backward
@@ -20,6 +21,7 @@
 #include "tensor/error.h"
 #include "tensor/format.h"
 #include "tensor/linalg.h"
+#include "tensor/norm.h"
 #include "tensor/random.h"
 #include "tensor/reduce.h"
 #include "tensor/shape_ops.h"
