@@ -8,10 +8,11 @@
 /// - ops_reduce.h: sum, mean, var, max, logsumexp
 /// - ops_shape.h: reshape, permute, slice, expand, concat, split, pad, index_select, gather, embedding
 /// - ops_linalg.h: matmul (batched, broadcasting), linear
-/// - ops_softmax.h: softmax, log_softmax (fused kernels; `_naive` compositions as references)
-/// - ops_norm.h: layer_norm, group_norm (fused kernels; `_naive` compositions as references)
+/// - ops_softmax.h: softmax, log_softmax (kernels: tensor/softmax.h; `_naive` compositions as references)
+/// - ops_norm.h: layer_norm, group_norm, group_norm_silu (kernels: tensor/norm.h; `_naive` compositions as references)
 /// - ops_conv.h: conv2d, upsample_nearest2d
-/// - ops_attention.h: scaled_dot_product_attention with a key padding mask (fused; `_naive` reference)
+/// - ops_attention.h: scaled_dot_product_attention with a key padding mask (kernels: tensor/attention.h; `_naive`
+///   reference)
 /// - ops_loss.h: mse_loss, cross_entropy (fused; `_naive` reference)
 /// - ops_dropout.h: inverted dropout
 #pragma once

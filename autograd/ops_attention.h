@@ -1,5 +1,5 @@
 /// \file
-/// \brief Differentiable scaled dot-product attention with a key padding mask, fused softmax in and out.
+/// \brief Differentiable scaled dot-product attention with a key padding mask, on the tensor library's kernels.
 ///
 /// Vaswani et al. 2017, "Attention Is All You Need". For each batch b and head h:
 /// \f[ S = s\, Q K^\top, \qquad P = \mathrm{softmax}_{\text{rows}}(S + M), \qquad O = P V, \f]
@@ -13,11 +13,10 @@
 /// \f[ \bar V = P^\top \bar O, \quad \bar P = \bar O V^\top, \quad
 ///     \bar S = P \odot \left(\bar P - \textstyle\sum_j \bar P_{ij} P_{ij}\right), \quad
 ///     \bar Q = s\, \bar S K, \quad \bar K = s\, \bar S^\top Q. \f]
-/// The four products run as batched GEMMs; the mask + scale + softmax (forward) and the
-/// softmax backward times the scale (backward) are fused row kernels, parallel over the
-/// B H Lq rows. The tests compare against the composition
-/// `matmul -> scale -> add mask -> softmax -> matmul` of the elementary ops; it is
-/// `scaled_dot_product_attention_naive`, the test oracle.
+/// Both directions are the tensor library's kernels (tensor/attention.h: batched GEMMs around
+/// the fused mask + scale + softmax row kernels). The tests compare the op against the
+/// composition `matmul -> scale -> add mask -> softmax -> matmul` of the elementary
+/// differentiable ops; it is `scaled_dot_product_attention_naive`, the test oracle.
 ///
 /// Usage:
 /// \code

@@ -1,5 +1,6 @@
 /// \file
-/// \brief Differentiable layer normalisation and group normalisation with fused kernels.
+/// \brief Differentiable layer normalisation, group normalisation and GroupNorm + SiLU, on the tensor library's fused
+/// kernels.
 ///
 /// Both normalise groups of \f$n\f$ values to zero mean and unit variance, then apply a
 /// per-channel affine map (PyTorch semantics: biased variance, \f$\epsilon\f$ inside the root):
@@ -12,21 +13,21 @@
 ///   split into G groups of C/G consecutive channels, and each (sample, group) is normalised
 ///   over its channels and all spatial positions; channel c is axis 1.
 ///
-/// The forward kernel saves \f$\mu\f$ and \f$r\f$ per group. With \f$\bar{\hat x}_j = \bar y_j \gamma_c\f$
-/// the fused backward is (the gradient of the mean and the variance folded in):
+/// The forward saves \f$\mu\f$ and \f$r\f$ per group. With \f$\bar{\hat x}_j = \bar y_j \gamma_c\f$
+/// the backward is (the gradient of the mean and the variance folded in):
 /// \f[ \bar x_j = r \left( \bar{\hat x}_j - \tfrac1n \textstyle\sum_k \bar{\hat x}_k
 ///       - \hat x_j \tfrac1n \sum_k \bar{\hat x}_k \hat x_k \right), \qquad
 ///     \bar\gamma_c = \sum_{j \in c} \bar y_j \hat x_j, \qquad \bar\beta_c = \sum_{j \in c} \bar y_j, \f]
 /// the parameter sums running over every group and position that uses channel c.
-/// The backward is one pass over the groups, in parallel: it writes the input gradient and
-/// per-group partial sums of the parameter gradients, which are then added over the batch in a
-/// fixed order, in parallel over channels (each output written by one thread; no atomics).
 ///
 /// `group_norm_silu` is \f$\mathrm{SiLU}(\mathrm{GroupNorm}(x))\f$, \f$u = z\,\sigma(z)\f$ with \f$z = y\f$
 /// above, the pair every U-Net ResBlock applies, fused: the forward writes u in the same pass,
 /// and the backward first forms \f$\bar z = \bar u\,\sigma(z)(1 + z(1 - \sigma(z)))\f$ (recomputing
 /// z from x, \f$\mu\f$, r, \f$\gamma\f$, \f$\beta\f$; z is never stored) and continues as above with
 /// \f$\bar y = \bar z\f$. Its oracle `group_norm_silu_naive` is `silu(group_norm_naive(...))`.
+///
+/// The kernels, forward and backward (one parallel pass over the groups, deterministic for a
+/// thread count), are the tensor library's: tensor/norm.h.
 ///
 /// `layer_norm_naive` and `group_norm_naive` compose the same maths from elementary ops,
 /// `(x - mean(x)) * rsqrt(var(x, correction 0) + eps) * w + b`: the test oracles.

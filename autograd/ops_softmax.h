@@ -1,9 +1,9 @@
 /// \file
-/// \brief Differentiable softmax and log-softmax along an axis, with fused forward/backward kernels.
+/// \brief Differentiable softmax and log-softmax along an axis, on the tensor library's row kernels.
 ///
 /// Forward (stable, with \f$m = \max_j x_j\f$ along the axis):
 /// \f[ y_i = \mathrm{softmax}(x)_i = \frac{e^{x_i - m}}{\sum_j e^{x_j - m}}, \qquad
-///     \log\mathrm{softmax}(x)_i = x_i - m - \ln \sum_j e^{x_j - m}. \f]
+///     \log\mathrm{softmax}(x)_i = (x_i - m) - \ln \sum_j e^{x_j - m}. \f]
 ///
 /// Backward, from the Jacobian \f$\partial y_i / \partial x_j = y_i(\delta_{ij} - y_j)\f$:
 /// \f[ \bar x = y \odot \left(\bar y - \textstyle\sum_j \bar y_j y_j\right) \quad\text{(softmax)}, \qquad
@@ -11,11 +11,11 @@
 /// Both backward passes need only the saved output \f$y\f$ (log-softmax recovers
 /// \f$\mathrm{softmax}(x) = e^{y}\f$), so the input is not kept.
 ///
-/// The kernels view the (contiguous) input as (outer, n, inner) with n the softmax axis and
-/// run one thread chunk per group of rows; each row is read and written by one thread.
-/// `softmax_naive` / `log_softmax_naive` build the same functions from the elementary
-/// differentiable ops (exp, sum, div, logsumexp): the documentation of the maths and the
-/// oracle the tests compare the fused kernels against, in values and gradients.
+/// The kernels, forward and backward, are the tensor library's (tensor/softmax.h: one row
+/// kernel, shared with attention). `softmax_naive` / `log_softmax_naive` build the same
+/// functions from the elementary differentiable ops (exp, sum, div, logsumexp): the
+/// documentation of the maths and the oracle the tests compare the ops against, in values and
+/// gradients.
 ///
 /// Usage:
 /// \code

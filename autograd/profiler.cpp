@@ -75,7 +75,7 @@ void detail::profile_forward(const char* name) {
   g_last_ms = now;
 }
 
-void detail::profile_backward(const std::string& name, double ms) {
+void detail::profile_backward(std::string_view name, double ms) {
   std::lock_guard<std::mutex> lock(g_mutex);
   OpProfile& r = record(name);
   r.backward_ms += ms;

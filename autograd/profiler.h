@@ -13,9 +13,10 @@
 ///   the summing of adjoints that reach a value along several paths (`engine.accumulate`) and
 ///   the accumulation into leaves' `grad()` (`accumulate_grad`).
 ///
-/// When profiling is off (the default) the cost is one test of a global flag per op and per
-/// backward node. Only the thread that runs the model should record; the records are
-/// process-wide and guarded by a mutex.
+/// The engine measures with a `ProfileScope`, an RAII timer that charges the time until its end
+/// of scope to a name. When profiling is off (the default) the cost is one test of a global flag
+/// per op and per backward node. Only the thread that runs the model should record; the records
+/// are process-wide and guarded by a mutex.
 ///
 /// Usage:
 /// \code
@@ -31,6 +32,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tinydiff {
@@ -70,9 +72,37 @@ extern bool g_profiling;
 /// Charges the time since the previous mark to `name`'s forward and restarts the clock.
 void profile_forward(const char* name);
 /// Adds `ms` of backward time to `name`.
-void profile_backward(const std::string& name, double ms);
+void profile_backward(std::string_view name, double ms);
 /// The profiler's clock (see ProfileClock) in milliseconds.
 double profile_now_ms();
 }  // namespace detail
+
+/// Charges the wall (or CPU, see ProfileClock) time from its construction to its destruction to
+/// `name`'s backward time, when the profiler is on; does nothing otherwise. `name` must outlive
+/// the scope. The engine times every node's backward function, the summing of adjoints and the
+/// accumulation into leaves with one each:
+/// \code
+///   {
+///     ProfileScope timed(node.name);
+///     grads = node.backward(g);
+///   }
+/// \endcode
+class ProfileScope {
+ public:
+  /// Starts the clock when the profiler is on.
+  explicit ProfileScope(std::string_view name)
+      : on_(detail::g_profiling), name_(name), start_ms_(on_ ? detail::profile_now_ms() : 0.0) {}
+  /// Records the time since construction (if the profiler was on then).
+  ~ProfileScope() {
+    if (on_) detail::profile_backward(name_, detail::profile_now_ms() - start_ms_);
+  }
+  ProfileScope(const ProfileScope&) = delete;
+  ProfileScope& operator=(const ProfileScope&) = delete;
+
+ private:
+  bool on_;
+  std::string_view name_;
+  double start_ms_;
+};
 
 }  // namespace tinydiff

@@ -80,6 +80,7 @@ std::shared_ptr<Node> Variable::gradient_edge() const {
   if (!im.requires_grad) return nullptr;
   if (!im.accumulator) {
     im.accumulator = std::make_shared<Node>();
+    im.accumulator->kind = NodeKind::AccumulateGrad;
     im.accumulator->name = "accumulate_grad";
     im.accumulator->output_shape = im.value.shape();
     im.accumulator->output_dtype = im.value.dtype();
@@ -109,7 +110,41 @@ Variable make_result(const char* name, Tensor value, const std::vector<Variable>
 }
 
 // ---------------------------------------------------------------------------------------
-// The engine
+// The engine. Each step that the profiler times (autograd/profiler.h) is a function below that
+// opens a ProfileScope; the loop in backward() is the algorithm alone.
+
+namespace {
+
+// An accumulator node: leaf.grad += g (g undefined: nothing arrived). Timed as the node's name.
+void accumulate_into_leaf(const Node& n, VariableImpl& leaf, Tensor g) {
+  ProfileScope timed(n.name);
+  if (!g.defined()) return;
+  if (leaf.grad.defined())
+    add_(leaf.grad, g);
+  else if (g.storage().use_count() == 1 && g.is_contiguous() && g.offset() == 0)
+    leaf.grad = std::move(g);  // nothing else refers to this memory: keep it, no copy
+  else
+    leaf.grad = g.clone();
+}
+
+// An op node: the adjoints of its inputs from the adjoint g of its output. Timed as the op's name.
+std::vector<Tensor> run_backward(const Node& n, const Tensor& g) {
+  ProfileScope timed(n.name);
+  return n.backward(g);
+}
+
+// A second adjoint gi reaching the same value: acc += gi. Timed as "engine.accumulate".
+void sum_adjoints(Tensor& acc, const Tensor& gi) {
+  ProfileScope timed("engine.accumulate");
+  // Sum in place when no other tensor refers to acc's memory (a gradient an op returned for
+  // two inputs, or a value saved for a backward, must not change).
+  if (acc.storage().use_count() == 1 && acc.is_contiguous() && acc.dtype() == gi.dtype())
+    add_(acc, gi);
+  else
+    acc = add(acc, gi);
+}
+
+}  // namespace
 
 void Variable::backward(bool retain_graph) const {
   const Tensor& v = value();
@@ -157,20 +192,10 @@ void Variable::backward(const Tensor& grad_output, bool retain_graph) const {
     Tensor g = std::move(adjoint[n]);
     adjoint.erase(n);
 
-    if (auto leaf = n->leaf.lock()) {  // a leaf accumulator: grad += g
-      const double t0 = detail::g_profiling ? detail::profile_now_ms() : 0.0;
-      if (g.defined()) {
-        if (leaf->grad.defined())
-          add_(leaf->grad, g);
-        else if (g.storage().use_count() == 1 && g.is_contiguous() && g.offset() == 0)
-          leaf->grad = std::move(g);  // nothing else refers to this memory: keep it, no copy
-        else
-          leaf->grad = g.clone();
-      }
-      if (detail::g_profiling) detail::profile_backward(n->name, detail::profile_now_ms() - t0);
-      continue;
+    if (n->kind == NodeKind::AccumulateGrad) {
+      if (auto leaf = n->leaf.lock()) accumulate_into_leaf(*n, *leaf, std::move(g));  // grad += g
+      continue;  // (a leaf that no longer exists takes nothing)
     }
-    if (n->name == "accumulate_grad") continue;  // its leaf no longer exists
     TD_CHECK(n->alive, "backward",
              fmt::format("trying to backward through the graph a second time (op '{}'): its saved tensors were "
                          "freed by the first backward; pass retain_graph = true to the first call if you need two",
@@ -178,9 +203,7 @@ void Variable::backward(const Tensor& grad_output, bool retain_graph) const {
 
     std::vector<Tensor> grads;
     if (g.defined()) {
-      const double t0 = detail::g_profiling ? detail::profile_now_ms() : 0.0;
-      grads = n->backward(g);
-      if (detail::g_profiling) detail::profile_backward(n->name, detail::profile_now_ms() - t0);
+      grads = run_backward(*n, g);
       TD_CHECK(grads.size() == n->next.size(), "backward",
                fmt::format("op '{}' returned {} gradients for {} inputs", n->name, grads.size(), n->next.size()));
     }
@@ -197,19 +220,10 @@ void Variable::backward(const Tensor& grad_output, bool retain_graph) const {
                  fmt::format("op '{}' produced a gradient of shape {} for input {} of shape {}", n->name,
                              shape_str(gi.shape()), i, shape_str(next->output_shape)));
         auto it = adjoint.find(next);
-        if (it == adjoint.end() || !it->second.defined()) {
+        if (it == adjoint.end() || !it->second.defined())
           adjoint[next] = gi;
-        } else {
-          const double t0 = detail::g_profiling ? detail::profile_now_ms() : 0.0;
-          Tensor& acc = it->second;
-          // Sum the adjoints in place when no other tensor refers to acc's memory (a gradient
-          // an op returned for two inputs, or a value saved for a backward, must not change).
-          if (acc.storage().use_count() == 1 && acc.is_contiguous() && acc.dtype() == gi.dtype())
-            add_(acc, gi);
-          else
-            acc = add(acc, gi);
-          if (detail::g_profiling) detail::profile_backward("engine.accumulate", detail::profile_now_ms() - t0);
-        }
+        else
+          sum_adjoints(it->second, gi);  // a second path to the same value
       } else {
         adjoint.try_emplace(next);  // keeps an undefined entry so the node still runs
       }

@@ -102,9 +102,18 @@ class Variable {
   std::shared_ptr<VariableImpl> impl_;
 };
 
+/// What a Node is: a recorded operation, or the gradient sink of a leaf.
+enum class NodeKind {
+  Op,              ///< an op recorded by make_result: calls `backward`
+  AccumulateGrad,  ///< a leaf's accumulator: adds the adjoint into the leaf's grad() (see Node::leaf)
+};
+
 /// One recorded operation: its backward function and edges to its inputs' nodes.
 struct Node {
-  /// The op's name, used in error messages and the profiler ("conv2d", "add", ...).
+  /// An op, or a leaf's gradient accumulator (which has no `backward` and no `next`).
+  NodeKind kind = NodeKind::Op;
+  /// The op's name, used in error messages and the profiler ("conv2d", "add", ...;
+  /// "accumulate_grad" for accumulators).
   std::string name;
   /// next[i] is the node that receives the gradient of input i (nullptr: input needs none).
   std::vector<std::shared_ptr<Node>> next;

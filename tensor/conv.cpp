@@ -12,6 +12,7 @@
 #include "tensor/conv_winograd.h"
 #include "tensor/dispatch.h"
 #include "tensor/linalg.h"
+#include "tensor/vec_math.h"
 
 namespace tinydiff {
 
@@ -338,13 +339,8 @@ Conv2dGrads backward_impl(const char* op, const Tensor& grad_out, const Tensor& 
         if (need_bias) {
           double* pb = part_b.data() + gi * d.Cout;
           for (int64_t o = 0; o < d.Cout; ++o) {
-            const T* go = gb + o * HWo;
-            double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // 8 partial sums: vectorised, fixed order
-            int64_t j = 0;
-            for (; j + 8 <= HWo; j += 8)
-              for (int k = 0; k < 8; ++k) lanes[k] += static_cast<double>(go[j + k]);
-            for (; j < HWo; ++j) lanes[0] += static_cast<double>(go[j]);
-            pb[o] += ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+            const T* go = gb + o * HWo;  // vectorised, fixed order (tensor/vec_math.h)
+            pb[o] += lane_sum(HWo, [&](int64_t j) { return static_cast<double>(go[j]); });
           }
         }
       }

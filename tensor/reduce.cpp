@@ -1,4 +1,4 @@
-// Reductions, softmax and logsumexp. See reduce.h.
+// Reductions and logsumexp. See reduce.h.
 //
 // sum / mean / max / min. The input is made contiguous (a no-op for most inputs) and its axes
 // are grouped: extent-1 axes are dropped and neighbouring axes that are both reduced or both
@@ -16,7 +16,7 @@
 // vectorises without -ffast-math; summation order depends only on the shape, never on the
 // thread count, so results are deterministic.
 //
-// var, argmax, softmax, log_softmax and logsumexp move the reduced axes to the end
+// var, argmax and logsumexp move the reduced axes to the end
 // (permute + contiguous, a no-op when they already are the trailing axes of a contiguous
 // tensor) and work on rows.
 #include "tensor/reduce.h"
@@ -379,57 +379,6 @@ Tensor argmax(const Tensor& x, int64_t axis, bool keepdim) {
     });
   });
   return out;
-}
-
-namespace {
-enum class SoftmaxKind { kSoftmax, kLogSoftmax };
-
-// Softmax or log-softmax of each row: y = f(x), both (rows, n) contiguous; y may equal x.
-template <typename T>
-void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, SoftmaxKind kind) {
-  parallel_for(rows, n * 24, [&](int64_t b, int64_t e) {
-    for (int64_t o = b; o < e; ++o) {
-      const T* p = x + o * n;
-      T* q = y + o * n;
-      const T m = fold_segment<MaxOp, T>(p, n);
-      if (kind == SoftmaxKind::kSoftmax) {
-        for (int64_t i = 0; i < n; ++i) q[i] = std::exp(p[i] - m);
-        const T inv = static_cast<T>(1.0 / fold_segment<SumOp, double>(q, n));
-        for (int64_t i = 0; i < n; ++i) q[i] *= inv;
-      } else {
-        const double s = fold_segment<SumOp, double>(p, n, [m](T v) { return static_cast<double>(std::exp(v - m)); });
-        const T shift = static_cast<T>(static_cast<double>(m) + std::log(s));
-        for (int64_t i = 0; i < n; ++i) q[i] = p[i] - shift;
-      }
-    }
-  });
-}
-
-Tensor softmax_impl(const Tensor& x, int64_t axis, SoftmaxKind kind, const char* op) {
-  check_floating(x, op);
-  if (x.dim() == 0) return softmax_impl(x.reshape({1}), 0, kind, op).reshape({});
-  const int64_t ax = x.normalize_axis(axis, op);
-  std::vector<bool> reduced(static_cast<size_t>(x.dim()), false);
-  reduced[ax] = true;
-  // r.data: x with `axis` moved last, contiguous. When that needed a copy, the copy is
-  // overwritten with the result; otherwise (x itself) the result goes to a new tensor.
-  const Rows r = to_rows(x, reduced);
-  Tensor y = r.data.storage() == x.storage() ? Tensor::empty(r.data.shape(), x.dtype()) : r.data;
-  dispatch_floating(x.dtype(), op, [&](auto tag) {
-    using T = decltype(tag);
-    softmax_rows(r.data.data<T>(), y.data<T>(), r.rows, r.n, kind);
-  });
-  if (ax == x.dim() - 1) return y;
-  std::vector<int64_t> inverse(r.order.size());
-  for (size_t k = 0; k < r.order.size(); ++k) inverse[r.order[k]] = static_cast<int64_t>(k);
-  return y.permute(inverse).contiguous();
-}
-}  // namespace
-
-Tensor softmax(const Tensor& x, int64_t axis) { return softmax_impl(x, axis, SoftmaxKind::kSoftmax, "softmax"); }
-
-Tensor log_softmax(const Tensor& x, int64_t axis) {
-  return softmax_impl(x, axis, SoftmaxKind::kLogSoftmax, "log_softmax");
 }
 
 Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) {

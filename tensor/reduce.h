@@ -1,18 +1,17 @@
 /// \file
-/// \brief Reductions along axes (sum, mean, var, max, min, argmax), softmax and logsumexp.
+/// \brief Reductions along axes (sum, mean, var, max, min, argmax) and logsumexp.
 ///
 /// `axes` lists the axes to reduce (negative values count from the end); an empty list
 /// reduces over all axes. With `keepdim` the reduced axes stay as extent 1, so the result
 /// broadcasts against the input: `x - mean(x, {-1}, true)` centres each row.
 ///
-/// Softmax along an axis is computed stably as
-/// \f[ \mathrm{softmax}(x)_i = \frac{e^{x_i - m}}{\sum_j e^{x_j - m}}, \quad m = \max_j x_j, \f]
-/// and \f$\mathrm{logsumexp}(x) = m + \ln \sum_j e^{x_j - m}\f$.
+/// \f$\mathrm{logsumexp}(x) = m + \ln \sum_j e^{x_j - m}\f$ with \f$m = \max_j x_j\f$ (no overflow).
+/// Softmax and log-softmax are in tensor/softmax.h.
 ///
 /// Usage:
 /// \code
-///   Tensor p = softmax(scores, -1);            // scores: (B, H, Lq, Lk)
 ///   Tensor mu = mean(x, {1, 2, 3}, true);      // x: (B, C, H, W) -> (B, 1, 1, 1)
+///   Tensor lse = logsumexp(logits, {-1});      // logits: (N, C) -> (N)
 /// \endcode
 #pragma once
 
@@ -36,10 +35,6 @@ Tensor min(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdim 
 /// Index (int64) of the largest element along `axis`; the first one on ties.
 Tensor argmax(const Tensor& x, int64_t axis, bool keepdim = false);
 
-/// \f$e^{x_i - m} / \sum_j e^{x_j - m}\f$ along `axis` (stable form, see the file overview); same shape as x.
-Tensor softmax(const Tensor& x, int64_t axis);
-/// \f$x_i - \mathrm{logsumexp}(x)\f$ along `axis`; same shape as x.
-Tensor log_softmax(const Tensor& x, int64_t axis);
 /// \f$m + \ln \sum_j e^{x_j - m}\f$ over `axes`, with \f$m\f$ the maximum (no overflow).
 Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim = false);
 

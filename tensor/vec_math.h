@@ -1,5 +1,5 @@
 /// \file
-/// \brief Exponential and sigmoid written so that GCC vectorises the loops that call them.
+/// \brief Exponential, sigmoid and horizontal sums/maxima written so that GCC vectorises the loops that call them.
 ///
 /// `std::exp` on float is a call into libm that the compiler cannot vectorise without
 /// `-ffast-math` (which tinydiff never uses). `vexp` computes \f$e^x\f$ with only
@@ -18,15 +18,26 @@
 /// `std::exp` (float64 is the gradient-checking dtype: accuracy first). The tests compare `vexp` with `std::exp` over
 /// the whole float range (tests/tensor/test_vec_math.cpp).
 ///
+/// `lane_sum` and `lane_max` are the horizontal reductions of the row kernels (norms, softmax,
+/// attention, the convolution's bias gradient): n terms folded into 8 interleaved partial results
+/// ("lanes"), term j into lane \f$j \bmod 8\f$, the lanes combined in a fixed order at the end.
+/// The lanes are independent, so GCC vectorises the loop without reassociating anything (no
+/// `-ffast-math`), and the result depends only on n, never on the thread count. `lane_sum`
+/// accumulates in double.
+///
 /// Usage:
 /// \code
 ///   for (int64_t i = 0; i < n; ++i) y[i] = x[i] * vsigmoid(x[i]);   // SiLU, vectorised
+///   const double s = lane_sum(n, [&](int64_t j) { return static_cast<double>(x[j]); });
+///   const float m = lane_max(n, [&](int64_t j) { return x[j]; });
 /// \endcode
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 namespace tinydiff {
 
@@ -82,6 +93,36 @@ inline T vsigmoid(T x) {
   const T e = vexp(-std::abs(x));
   const T r = T(1) / (T(1) + e);
   return vselect(x >= T(0), r, e * r);
+}
+
+/// \f$\sum_{j=0}^{n-1} \mathrm{term}(j)\f$ in double, in 8 lanes (term j into lane j mod 8)
+/// combined as \f$((a_0 + a_4) + (a_1 + a_5)) + ((a_2 + a_6) + (a_3 + a_7))\f$: vectorisable, and
+/// the same for a given n on any number of threads. `term` returns double.
+template <typename F>
+inline double lane_sum(int64_t n, F term) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int k = 0; k < 8; ++k) acc[k] += term(j + k);
+  for (; j < n; ++j) acc[j % 8] += term(j);
+  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+/// \f$\max_j \mathrm{term}(j)\f$ over j = 0..n-1 in 8 lanes (`std::max`, so a NaN term is skipped);
+/// \f$-\infty\f$ when n = 0. `term` returns float or double; the maximum is exact, so the
+/// lanes change nothing but the speed.
+template <typename F>
+inline auto lane_max(int64_t n, F term) -> decltype(term(int64_t{0})) {
+  using T = decltype(term(int64_t{0}));
+  T mx[8];
+  for (int k = 0; k < 8; ++k) mx[k] = -std::numeric_limits<T>::infinity();
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int k = 0; k < 8; ++k) mx[k] = std::max(mx[k], term(j + k));
+  for (; j < n; ++j) mx[j % 8] = std::max(mx[j % 8], term(j));
+  T m = mx[0];
+  for (int k = 1; k < 8; ++k) m = std::max(m, mx[k]);
+  return m;
 }
 
 }  // namespace tinydiff

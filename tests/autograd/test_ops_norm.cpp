@@ -1,7 +1,7 @@
-// Tests of the fused layer_norm and group_norm: values and gradients against layer_norm_naive /
-// group_norm_naive, the composition (x - mean) * rsqrt(var + eps) * w + b of elementary ops, hand-computed values,
-// float64 gradchecks (with and without affine parameters, non-contiguous inputs), float32 agreement and the error
-// messages for bad shapes.
+// Tests of the layer_norm and group_norm ops: values and gradients against layer_norm_naive /
+// group_norm_naive, the composition (x - mean) * rsqrt(var + eps) * w + b of elementary ops, float64 gradchecks
+// (with and without affine parameters, non-contiguous inputs), parameter gradients without the input's and the
+// error messages for bad shapes. The kernels (threaded sizes, hand values, float32): tests/tensor/test_norm.cpp.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -76,37 +76,6 @@ TEST_CASE("group_norm matches the composition of elementary ops", "[autograd][no
   check_matches(gn(4), gn_ref(4), {randn64({3, 4, 2, 2}, 17), randn64({4}, 18), Tensor()}, 1e-10);
 }
 
-TEST_CASE("norms on inputs large enough for the multithreaded kernel paths", "[autograd][norm]") {
-  // parallel_for splits loops above ~32k flops: 256 rows of 64 (layer_norm) and 32 groups of
-  // 1024 values / 32 channels over 4 x 256 positions (group_norm) take the threaded branches.
-  check_matches(ln(), ln_ref(), {randn64({256, 64}, 6, 0.5, 2.0), randn64({64}, 7), randn64({64}, 8)}, 1e-10);
-  check_matches(gn(8), gn_ref(8), {randn64({4, 32, 16, 16}, 19), randn64({32}, 20), randn64({32}, 21)}, 1e-10);
-}
-
-TEST_CASE("layer_norm and group_norm hand-computed values", "[autograd][norm]") {
-  // Row (1, 2, 3): mean 2, biased variance 2/3, so with eps = 0: (-sqrt(3/2), 0, sqrt(3/2)).
-  Variable x(Tensor::from_vector({1, 2, 3}, {1, 3}, DType::F64));
-  Tensor y = layer_norm(x, Variable(), Variable(), 0.0).value();
-  CHECK(y.at({0, 0}) == Approx(-std::sqrt(1.5)).epsilon(1e-14));
-  CHECK(y.at({0, 1}) == Approx(0.0).margin(1e-14));
-  CHECK(y.at({0, 2}) == Approx(std::sqrt(1.5)).epsilon(1e-14));
-  // With weight (2, 2, 2), bias (1, 1, 1) and eps = 1: rstd = 1 / sqrt(2/3 + 1).
-  Variable w(Tensor::full({3}, 2.0, DType::F64)), b(Tensor::ones({3}, DType::F64));
-  Tensor y2 = layer_norm(x, w, b, 1.0).value();
-  CHECK(y2.at({0, 2}) == Approx(1.0 + 2.0 / std::sqrt(5.0 / 3.0)).epsilon(1e-14));
-  // group_norm with one group per channel pair: (B=1, C=4, L=1), groups 2: groups (0, 2) and (4, 8).
-  Variable xg(Tensor::from_vector({0, 2, 4, 8}, {1, 4, 1}, DType::F64));
-  Tensor yg = group_norm(xg, 2, Variable(), Variable(), 0.0).value();
-  CHECK(max_abs_diff(yg, Tensor::from_vector({-1, 1, -1, 1}, {1, 4, 1}, DType::F64)) < 1e-14);
-}
-
-TEST_CASE("normalised groups have zero mean and unit variance", "[autograd][norm]") {
-  Tensor y = group_norm(Variable(randn64({2, 8, 4, 4}, 20, 3.0, 5.0)), 4, Variable(), Variable(), 0.0).value();
-  Tensor yg = y.reshape({2, 4, -1});
-  CHECK(max_abs_diff(mean(yg, {2}), Tensor::zeros({2, 4}, DType::F64)) < 1e-12);
-  CHECK(max_abs_diff(var(yg, {2}, false, 0), Tensor::ones({2, 4}, DType::F64)) < 1e-12);
-}
-
 TEST_CASE("layer_norm gradcheck", "[autograd][norm]") {
   CHECK_GRADCHECK("layer_norm affine", ln(), {randn64({3, 5}, 30), randn64({5}, 31), randn64({5}, 32)});
   CHECK_GRADCHECK("layer_norm 3-d", ln(), {randn64({2, 3, 4}, 33), randn64({4}, 34), randn64({4}, 35)});
@@ -141,26 +110,6 @@ TEST_CASE("norm parameter gradients when the input needs none", "[autograd][norm
   CHECK_FALSE(xc.has_grad());
   CHECK(max_abs_diff(w1.grad(), w2.grad()) < 1e-10);
   CHECK(max_abs_diff(b1.grad(), b2.grad()) < 1e-10);
-}
-
-TEST_CASE("layer_norm and group_norm float32 agree with float64", "[autograd][norm]") {
-  const Tensor x = randn64({4, 8, 4, 4}, 70, 1.0, 2.0), w = randn64({8}, 71), b = randn64({8}, 72);
-  const Tensor g = randn64({4, 8, 4, 4}, 73);
-  for (int which = 0; which < 2; ++which) {
-    INFO((which == 0 ? "group_norm" : "layer_norm"));
-    const Tensor wl = randn64({4}, 74), bl = randn64({4}, 75);
-    std::vector<Variable> v64 = {Variable(x, true), Variable(which == 0 ? w : wl, true),
-                                 Variable(which == 0 ? b : bl, true)};
-    std::vector<Variable> v32;
-    for (const auto& v : v64) v32.push_back(Variable(v.value().to(DType::F32), true));
-    const Fn f = which == 0 ? gn(4) : ln();
-    Variable y64 = f(v64), y32 = f(v32);
-    // float32 rounding on O(1) normalised values and sums over up to 128 terms: ~1e-5.
-    CHECK(max_abs_diff(y64.value(), y32.value()) < 1e-4);
-    y64.backward(g);
-    y32.backward(g.to(DType::F32));
-    for (int i = 0; i < 3; ++i) CHECK(max_abs_diff(v64[i].grad(), v32[i].grad()) < 1e-3);
-  }
 }
 
 TEST_CASE("layer_norm and group_norm reject bad shapes with helpful messages", "[autograd][norm]") {

@@ -1,7 +1,8 @@
-// Tests of the fused group_norm_silu (autograd/ops_norm.h): values and gradients against
+// Tests of the fused group_norm_silu op (autograd/ops_norm.h): values and gradients against
 // group_norm_silu_naive = silu(group_norm_naive(...)), the composition of elementary ops, in
-// float64 (tolerance 1e-10: the same formulas evaluated in another order) and float32 (1e-4);
-// float64 gradchecks; the multithreaded path; GroupNorm::forward_silu; error messages.
+// float64 (tolerance 1e-10: the same formulas evaluated in another order); float64 gradchecks;
+// GroupNorm::forward_silu; error messages. The kernel on the threaded path, in float64 and
+// float32: tests/tensor/test_norm.cpp.
 #include <catch2/catch.hpp>
 
 #include "autograd/autograd.h"
@@ -53,15 +54,6 @@ TEST_CASE("group_norm_silu matches silu(group_norm_naive) in float64", "[autogra
   check_matches(fused(2), naive(2), {randn({2, 4, 3, 3}, 1, DType::F64, 2.0), randn({4}, 2), randn({4}, 3)}, 1e-10);
   check_matches(fused(3), naive(3), {randn({3, 6, 5}, 4), randn({6}, 5), randn({6}, 6)}, 1e-10);
   check_matches(fused(2), naive(2), {randn({2, 4, 3, 3}, 7), Tensor(), Tensor()}, 1e-10);
-}
-
-TEST_CASE("group_norm_silu on inputs large enough for the threaded paths", "[autograd][norm]") {
-  // 64 groups of 4 channels x 256 positions: parallel_for splits the rows.
-  check_matches(fused(8), naive(8), {randn({8, 32, 16, 16}, 8), randn({32}, 9), randn({32}, 10)}, 1e-10);
-  // float32 against the float32 composition: same maths, float rounding (tolerance 1e-4).
-  check_matches(fused(8), naive(8),
-                {randn({8, 32, 16, 16}, 11, DType::F32), randn({32}, 12, DType::F32), randn({32}, 13, DType::F32)},
-                1e-4);
 }
 
 TEST_CASE("group_norm_silu gradcheck", "[autograd][norm]") {
