@@ -77,7 +77,7 @@ void backward(const Value& loss) {
 namespace {
 
 // The example function of the lesson, one neuron: y = tanh(w1 x1 + w2 x2 + b) with a
-// squared output, so that one input (w1) is used twice on the way to L = y * y.
+// squared output, so that one node (y) is used twice on the way to L = y * y.
 double neuron(double x1, double x2, double w1, double w2, double b) {
   const double y = std::tanh(w1 * x1 + w2 * x2 + b);
   return y * y;
