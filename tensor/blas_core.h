@@ -83,10 +83,10 @@ using SgemmFunction = void (*)(bool trans_a, bool trans_b, int m, int n, int k, 
 using DgemmFunction = void (*)(bool trans_a, bool trans_b, int m, int n, int k, double alpha, const double* a, int lda,
                                const double* b, int ldb, double beta, double* c, int ldc);
 
-/// The library's sgemm and dgemm (OpenBLAS through CBLAS), in the form `check_gemm` takes.
+/// The library's sgemm (OpenBLAS through CBLAS), in the form `check_gemm` takes.
 void openblas_sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
                     const float* b, int ldb, float beta, float* c, int ldc);
-/// \copydoc openblas_sgemm
+/// The library's dgemm (OpenBLAS through CBLAS), in the form `check_gemm` takes.
 void openblas_dgemm(bool trans_a, bool trans_b, int m, int n, int k, double alpha, const double* a, int lda,
                     const double* b, int ldb, double beta, double* c, int ldc);
 
