@@ -6,9 +6,9 @@
 
 #include "apps/cli_errors.h"
 #include "apps/commands.h"
-#include "diffusion/generate.h"
-#include "diffusion/train_report.h"
-#include "diffusion/trainer.h"
+#include "diffusion/models/generate.h"
+#include "diffusion/training/train_report.h"
+#include "diffusion/training/trainer.h"
 
 namespace tinydiff::cli {
 namespace {

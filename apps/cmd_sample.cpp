@@ -9,8 +9,8 @@
 #include "apps/cli_errors.h"
 #include "apps/commands.h"
 #include "apps/output_dir.h"
-#include "diffusion/generate.h"
-#include "diffusion/image_io.h"
+#include "diffusion/data/image_io.h"
+#include "diffusion/models/generate.h"
 
 namespace tinydiff::cli {
 namespace {

@@ -9,9 +9,9 @@
 #include "apps/cli_errors.h"
 #include "apps/commands.h"
 #include "apps/output_dir.h"
-#include "diffusion/dataset.h"
-#include "diffusion/model_config.h"
-#include "diffusion/trainer.h"
+#include "diffusion/data/dataset.h"
+#include "diffusion/models/model_config.h"
+#include "diffusion/training/trainer.h"
 #include "nn/distributed.h"
 
 namespace tinydiff::cli {

@@ -1,5 +1,5 @@
 // Fashion-MNIST captions. See captions.h.
-#include "diffusion/captions.h"
+#include "diffusion/data/captions.h"
 
 #include <fmt/format.h>
 

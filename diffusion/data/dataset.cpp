@@ -1,13 +1,13 @@
 // Training data sets for the text-to-image trainer. See dataset.h.
-#include "diffusion/dataset.h"
+#include "diffusion/data/dataset.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 
-#include "diffusion/captions.h"
-#include "diffusion/shapes.h"
+#include "diffusion/data/captions.h"
+#include "diffusion/data/shapes.h"
 
 namespace tinydiff {
 namespace {

@@ -38,7 +38,7 @@
 #include <string>
 #include <vector>
 
-#include "diffusion/fashion_mnist.h"
+#include "diffusion/data/fashion_mnist.h"
 #include "tensor/tensor.h"
 
 namespace tinydiff {

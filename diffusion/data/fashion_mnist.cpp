@@ -1,5 +1,5 @@
 // Fashion-MNIST IDX reader. See fashion_mnist.h.
-#include "diffusion/fashion_mnist.h"
+#include "diffusion/data/fashion_mnist.h"
 
 #include <fmt/format.h>
 #include <zlib.h>

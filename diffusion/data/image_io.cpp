@@ -1,6 +1,6 @@
 // PNG writing and reading, and image grids. See image_io.h.
 // (Debian's libstb links the stb implementations as a library: no STB_*_IMPLEMENTATION here.)
-#include "diffusion/image_io.h"
+#include "diffusion/data/image_io.h"
 
 #include <fmt/format.h>
 #include <stb_image.h>

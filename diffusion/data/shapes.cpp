@@ -1,5 +1,5 @@
 // The Shapes data set generator. See shapes.h.
-#include "diffusion/shapes.h"
+#include "diffusion/data/shapes.h"
 
 #include <fmt/format.h>
 

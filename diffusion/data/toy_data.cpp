@@ -1,5 +1,5 @@
 // 2-D toy data sets: two moons, swiss roll, point mixtures (see toy_data.h for the distributions).
-#include "diffusion/toy_data.h"
+#include "diffusion/data/toy_data.h"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-#include "diffusion/evaluate.h"
+#include "diffusion/evaluation/evaluate.h"
 
 #include <fmt/format.h>
 
@@ -9,9 +9,9 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "diffusion/captions.h"
-#include "diffusion/frechet.h"
-#include "diffusion/generate.h"
+#include "diffusion/data/captions.h"
+#include "diffusion/evaluation/frechet.h"
+#include "diffusion/models/generate.h"
 #include "tensor/tensor.h"
 
 namespace tinydiff {

@@ -54,9 +54,9 @@
 #include <string>
 #include <vector>
 
-#include "diffusion/fashion_classifier.h"
-#include "diffusion/generate.h"
-#include "diffusion/shapes_detector.h"
+#include "diffusion/evaluation/fashion_classifier.h"
+#include "diffusion/evaluation/shapes_detector.h"
+#include "diffusion/models/generate.h"
 
 namespace tinydiff {
 

@@ -6,8 +6,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "diffusion/evaluate.h"
-#include "diffusion/image_io.h"
+#include "diffusion/data/image_io.h"
+#include "diffusion/evaluation/evaluate.h"
 #include "tensor/tensor.h"
 
 namespace tinydiff {

@@ -1,4 +1,4 @@
-#include "diffusion/fashion_classifier.h"
+#include "diffusion/evaluation/fashion_classifier.h"
 
 #include <fmt/format.h>
 

@@ -46,7 +46,7 @@
 #include <functional>
 #include <string>
 
-#include "diffusion/fashion_mnist.h"
+#include "diffusion/data/fashion_mnist.h"
 #include "nn/nn.h"
 
 namespace tinydiff {

@@ -1,4 +1,4 @@
-#include "diffusion/frechet.h"
+#include "diffusion/evaluation/frechet.h"
 
 #include <fmt/format.h>
 

@@ -1,5 +1,5 @@
 // The Shapes attribute detector. See shapes_detector.h.
-#include "diffusion/shapes_detector.h"
+#include "diffusion/evaluation/shapes_detector.h"
 
 #include <fmt/format.h>
 

@@ -20,7 +20,7 @@
 /// \endcode
 #pragma once
 
-#include "diffusion/shapes.h"
+#include "diffusion/data/shapes.h"
 
 namespace tinydiff {
 

@@ -1,12 +1,12 @@
 // Prompts to images, and checkpoints to models. See generate.h.
-#include "diffusion/generate.h"
+#include "diffusion/models/generate.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 
-#include "diffusion/guidance.h"
+#include "diffusion/sampling/guidance.h"
 #include "nn/checkpoint.h"
 #include "nn/state_dict.h"
 

@@ -40,10 +40,10 @@
 #include <string>
 #include <vector>
 
-#include "diffusion/model_config.h"
-#include "diffusion/sampler.h"
-#include "diffusion/text_to_image.h"
-#include "diffusion/tokenizer.h"
+#include "diffusion/models/model_config.h"
+#include "diffusion/models/text_to_image.h"
+#include "diffusion/models/tokenizer.h"
+#include "diffusion/sampling/sampler.h"
 
 namespace tinydiff {
 

@@ -1,5 +1,5 @@
 // Model presets and their JSON form. See model_config.h.
-#include "diffusion/model_config.h"
+#include "diffusion/models/model_config.h"
 
 #include <fmt/format.h>
 

@@ -1,5 +1,5 @@
 // The transformer text encoder. See text_encoder.h.
-#include "diffusion/text_encoder.h"
+#include "diffusion/models/text_encoder.h"
 
 #include <fmt/format.h>
 

@@ -20,7 +20,7 @@
 #pragma once
 
 #include "autograd/autograd.h"
-#include "diffusion/model_config.h"
+#include "diffusion/models/model_config.h"
 #include "nn/nn.h"
 
 namespace tinydiff {

@@ -1,5 +1,5 @@
 // Text encoder + U-Net. See text_to_image.h.
-#include "diffusion/text_to_image.h"
+#include "diffusion/models/text_to_image.h"
 
 namespace tinydiff {
 

@@ -15,8 +15,8 @@
 /// \endcode
 #pragma once
 
-#include "diffusion/text_encoder.h"
-#include "diffusion/unet.h"
+#include "diffusion/models/text_encoder.h"
+#include "diffusion/models/unet.h"
 
 namespace tinydiff {
 

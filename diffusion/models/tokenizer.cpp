@@ -1,5 +1,5 @@
 // Word-level tokenizer. See tokenizer.h.
-#include "diffusion/tokenizer.h"
+#include "diffusion/models/tokenizer.h"
 
 #include <fmt/format.h>
 

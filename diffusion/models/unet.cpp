@@ -1,5 +1,5 @@
 // The U-Net denoiser. See unet.h.
-#include "diffusion/unet.h"
+#include "diffusion/models/unet.h"
 
 #include <fmt/format.h>
 

@@ -32,7 +32,7 @@
 #include <memory>
 
 #include "autograd/autograd.h"
-#include "diffusion/model_config.h"
+#include "diffusion/models/model_config.h"
 #include "nn/nn.h"
 
 namespace tinydiff {

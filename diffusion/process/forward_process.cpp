@@ -1,5 +1,5 @@
 // The forward process q: one step, the closed form and the posterior mean (formulas in forward_process.h).
-#include "diffusion/forward_process.h"
+#include "diffusion/process/forward_process.h"
 
 #include <fmt/format.h>
 

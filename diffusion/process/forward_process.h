@@ -26,7 +26,7 @@
 /// \endcode
 #pragma once
 
-#include "diffusion/schedule.h"
+#include "diffusion/process/schedule.h"
 #include "tensor/tensor.h"
 
 namespace tinydiff {

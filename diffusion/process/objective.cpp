@@ -1,5 +1,5 @@
 // The training objective: targets, min-SNR weights, the loss, timestep sampling and conversions (see objective.h).
-#include "diffusion/objective.h"
+#include "diffusion/process/objective.h"
 
 #include <fmt/format.h>
 
@@ -8,7 +8,7 @@
 
 #include "autograd/ops_elementwise.h"
 #include "autograd/ops_reduce.h"
-#include "diffusion/forward_process.h"
+#include "diffusion/process/forward_process.h"
 #include "tensor/random.h"
 
 namespace tinydiff {

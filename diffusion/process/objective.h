@@ -47,7 +47,7 @@
 #include <string>
 
 #include "autograd/variable.h"
-#include "diffusion/schedule.h"
+#include "diffusion/process/schedule.h"
 #include "tensor/tensor.h"
 
 namespace tinydiff {

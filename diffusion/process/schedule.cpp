@@ -1,6 +1,6 @@
 // Noise schedules: the named beta sequences and the float64 coefficients derived from them.
 // The formulas are in schedule.h; tools/schedule_reference.py recomputes them independently.
-#include "diffusion/schedule.h"
+#include "diffusion/process/schedule.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>

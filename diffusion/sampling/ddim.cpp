@@ -1,5 +1,5 @@
 // DDIM sampling (Song et al. 2021, eqs. 12 and 16); the formulas are in ddim.h.
-#include "diffusion/ddim.h"
+#include "diffusion/sampling/ddim.h"
 
 #include <fmt/format.h>
 

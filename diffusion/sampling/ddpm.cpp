@@ -1,11 +1,11 @@
 // DDPM ancestral sampling (Ho et al. 2020, Algorithm 2); the formulas are in ddpm.h.
-#include "diffusion/ddpm.h"
+#include "diffusion/sampling/ddpm.h"
 
 #include <fmt/format.h>
 
 #include <cmath>
 
-#include "diffusion/forward_process.h"
+#include "diffusion/process/forward_process.h"
 
 namespace tinydiff {
 

@@ -21,7 +21,7 @@
 /// \endcode
 #pragma once
 
-#include "diffusion/sampler.h"
+#include "diffusion/sampling/sampler.h"
 
 namespace tinydiff {
 

@@ -1,5 +1,5 @@
 // Classifier-free guidance (Ho & Salimans 2022): one doubled-batch model call, then u + w (c - u). See guidance.h.
-#include "diffusion/guidance.h"
+#include "diffusion/sampling/guidance.h"
 
 #include <fmt/format.h>
 

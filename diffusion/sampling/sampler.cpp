@@ -1,13 +1,13 @@
 // Sampler dispatch, timestep spacings and the shared denoiser call (see sampler.h).
-#include "diffusion/sampler.h"
+#include "diffusion/sampling/sampler.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include <cmath>
 
-#include "diffusion/ddim.h"
-#include "diffusion/ddpm.h"
+#include "diffusion/sampling/ddim.h"
+#include "diffusion/sampling/ddpm.h"
 
 namespace tinydiff {
 

@@ -37,8 +37,8 @@
 #include <string>
 #include <vector>
 
-#include "diffusion/objective.h"
-#include "diffusion/schedule.h"
+#include "diffusion/process/objective.h"
+#include "diffusion/process/schedule.h"
 #include "tensor/tensor.h"
 
 namespace tinydiff {

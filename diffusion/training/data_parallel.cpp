@@ -1,5 +1,5 @@
 // Helpers of the trainer's data-parallel mode. See data_parallel.h.
-#include "diffusion/data_parallel.h"
+#include "diffusion/training/data_parallel.h"
 
 #include <fmt/format.h>
 

@@ -1,5 +1,5 @@
 // The JSONL training log and the progress display. See train_report.h.
-#include "diffusion/train_report.h"
+#include "diffusion/training/train_report.h"
 
 #include <fmt/format.h>
 

@@ -1,5 +1,5 @@
 // The text-to-image trainer. See trainer.h.
-#include "diffusion/trainer.h"
+#include "diffusion/training/trainer.h"
 
 #include <fmt/format.h>
 #include <omp.h>
@@ -15,12 +15,12 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "diffusion/data_parallel.h"
-#include "diffusion/forward_process.h"
-#include "diffusion/generate.h"
-#include "diffusion/image_io.h"
-#include "diffusion/objective.h"
-#include "diffusion/train_report.h"
+#include "diffusion/data/image_io.h"
+#include "diffusion/models/generate.h"
+#include "diffusion/process/forward_process.h"
+#include "diffusion/process/objective.h"
+#include "diffusion/training/data_parallel.h"
+#include "diffusion/training/train_report.h"
 #include "nn/checkpoint.h"
 #include "nn/clip.h"
 #include "nn/distributed.h"

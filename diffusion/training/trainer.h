@@ -66,9 +66,9 @@
 #include <memory>
 #include <string>
 
-#include "diffusion/dataset.h"
-#include "diffusion/text_to_image.h"
-#include "diffusion/tokenizer.h"
+#include "diffusion/data/dataset.h"
+#include "diffusion/models/text_to_image.h"
+#include "diffusion/models/tokenizer.h"
 #include "nn/ema.h"
 #include "nn/optim.h"
 

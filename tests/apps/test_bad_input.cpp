@@ -15,7 +15,7 @@
 #include <sstream>
 #include <thread>
 
-#include "diffusion/generate.h"
+#include "diffusion/models/generate.h"
 #include "nn/safetensors.h"
 #include "tests/apps/cli_process.h"
 

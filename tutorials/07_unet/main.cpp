@@ -10,12 +10,12 @@
 #include <vector>
 
 #include "autograd/autograd.h"
-#include "diffusion/fashion_mnist.h"
-#include "diffusion/forward_process.h"
-#include "diffusion/model_config.h"
-#include "diffusion/schedule.h"
-#include "diffusion/text_to_image.h"
-#include "diffusion/tokenizer.h"
+#include "diffusion/data/fashion_mnist.h"
+#include "diffusion/models/model_config.h"
+#include "diffusion/models/text_to_image.h"
+#include "diffusion/models/tokenizer.h"
+#include "diffusion/process/forward_process.h"
+#include "diffusion/process/schedule.h"
 #include "nn/timestep_embedding.h"
 #include "tutorials/common/args.h"
 #include "tutorials/common/plot.h"

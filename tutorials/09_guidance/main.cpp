@@ -11,12 +11,12 @@
 #include <vector>
 
 #include "autograd/autograd.h"
-#include "diffusion/captions.h"
-#include "diffusion/fashion_classifier.h"
-#include "diffusion/fashion_mnist.h"
-#include "diffusion/forward_process.h"
-#include "diffusion/generate.h"
-#include "diffusion/guidance.h"
+#include "diffusion/data/captions.h"
+#include "diffusion/data/fashion_mnist.h"
+#include "diffusion/evaluation/fashion_classifier.h"
+#include "diffusion/models/generate.h"
+#include "diffusion/process/forward_process.h"
+#include "diffusion/sampling/guidance.h"
 #include "tutorials/common/args.h"
 #include "tutorials/common/pictures.h"
 #include "tutorials/common/plot.h"

@@ -11,10 +11,10 @@
 #include <vector>
 
 #include "autograd/autograd.h"
-#include "diffusion/evaluate.h"
-#include "diffusion/generate.h"
-#include "diffusion/shapes.h"
-#include "diffusion/shapes_detector.h"
+#include "diffusion/data/shapes.h"
+#include "diffusion/evaluation/evaluate.h"
+#include "diffusion/evaluation/shapes_detector.h"
+#include "diffusion/models/generate.h"
 #include "nn/attention.h"
 #include "tutorials/common/args.h"
 #include "tutorials/common/pictures.h"

@@ -4,10 +4,10 @@
 #include <algorithm>
 #include <set>
 
-#include "diffusion/captions.h"
-#include "diffusion/dataset.h"
-#include "diffusion/shapes.h"
-#include "diffusion/tokenizer.h"
+#include "diffusion/data/captions.h"
+#include "diffusion/data/dataset.h"
+#include "diffusion/data/shapes.h"
+#include "diffusion/models/tokenizer.h"
 
 using namespace tinydiff;
 

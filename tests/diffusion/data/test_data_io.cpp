@@ -5,9 +5,9 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "diffusion/fashion_mnist.h"
-#include "diffusion/image_io.h"
-#include "diffusion/tokenizer.h"
+#include "diffusion/data/fashion_mnist.h"
+#include "diffusion/data/image_io.h"
+#include "diffusion/models/tokenizer.h"
 
 using namespace tinydiff;
 

@@ -1,4 +1,4 @@
-// Tests of load_png (diffusion/image_io.h): exact round trips of byte-quantised images through
+// Tests of load_png (diffusion/data/image_io.h): exact round trips of byte-quantised images through
 // save_png, the byte -> [-1, 1] mapping, and clear errors for missing, damaged, alpha and
 // oversized files.
 #include <fmt/format.h>
@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "diffusion/image_io.h"
+#include "diffusion/data/image_io.h"
 #include "tensor/tensor.h"
 #include "tests/temp_dir.h"
 

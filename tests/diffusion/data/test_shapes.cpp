@@ -3,9 +3,9 @@
 #include <cmath>
 #include <set>
 
-#include "diffusion/shapes.h"
-#include "diffusion/shapes_detector.h"
-#include "diffusion/tokenizer.h"
+#include "diffusion/data/shapes.h"
+#include "diffusion/evaluation/shapes_detector.h"
+#include "diffusion/models/tokenizer.h"
 
 using namespace tinydiff;
 

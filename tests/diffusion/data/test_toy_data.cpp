@@ -5,7 +5,7 @@
 #include <cmath>
 #include <vector>
 
-#include "diffusion/toy_data.h"
+#include "diffusion/data/toy_data.h"
 
 using namespace tinydiff;
 

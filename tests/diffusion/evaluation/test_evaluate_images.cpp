@@ -1,4 +1,4 @@
-// Tests of evaluate_images (diffusion/evaluate.h): a folder of PNG images made elsewhere is
+// Tests of evaluate_images (diffusion/evaluation/evaluate.h): a folder of PNG images made elsewhere is
 // scored by the evaluation's own prompts, judge and references — ground-truth Shapes images
 // near 100% and wrong images lower by the expected amount, Fashion-MNIST images exactly as the
 // same images in memory — and bad folders give errors naming the line or the file.
@@ -11,9 +11,9 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "diffusion/captions.h"
-#include "diffusion/evaluate.h"
-#include "diffusion/image_io.h"
+#include "diffusion/data/captions.h"
+#include "diffusion/data/image_io.h"
+#include "diffusion/evaluation/evaluate.h"
 #include "tensor/tensor.h"
 #include "tests/temp_dir.h"
 

@@ -10,9 +10,9 @@
 #include <fstream>
 #include <map>
 
-#include "diffusion/captions.h"
-#include "diffusion/evaluate.h"
-#include "diffusion/frechet.h"
+#include "diffusion/data/captions.h"
+#include "diffusion/evaluation/evaluate.h"
+#include "diffusion/evaluation/frechet.h"
 #include "nn/safetensors.h"
 #include "tensor/tensor.h"
 #include "tests/temp_dir.h"

@@ -3,10 +3,10 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
-#include "../autograd/check_gradcheck.h"
-#include "diffusion/text_to_image.h"
+#include "diffusion/models/text_to_image.h"
 #include "nn/safetensors.h"
 #include "nn/state_dict.h"
+#include "tests/autograd/check_gradcheck.h"
 
 using namespace tinydiff;
 

@@ -5,8 +5,8 @@
 #include <cmath>
 #include <vector>
 
-#include "diffusion/forward_process.h"
-#include "diffusion/toy_data.h"
+#include "diffusion/data/toy_data.h"
+#include "diffusion/process/forward_process.h"
 
 using namespace tinydiff;
 

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "autograd/gradcheck.h"
-#include "diffusion/forward_process.h"
-#include "diffusion/objective.h"
+#include "diffusion/process/forward_process.h"
+#include "diffusion/process/objective.h"
 
 using namespace tinydiff;
 

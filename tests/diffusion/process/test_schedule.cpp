@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "diffusion/schedule.h"
+#include "diffusion/process/schedule.h"
 
 using namespace tinydiff;
 

@@ -7,10 +7,10 @@
 #include <cmath>
 #include <vector>
 
-#include "diffusion/ddim.h"
-#include "diffusion/ddpm.h"
-#include "diffusion/guidance.h"
-#include "diffusion/sampler.h"
+#include "diffusion/sampling/ddim.h"
+#include "diffusion/sampling/ddpm.h"
+#include "diffusion/sampling/guidance.h"
+#include "diffusion/sampling/sampler.h"
 #include "optimal_denoisers.h"
 
 using namespace tinydiff;

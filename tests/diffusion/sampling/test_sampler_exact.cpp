@@ -1,7 +1,7 @@
 // Exact sampler tests, no training: for data whose optimal denoiser is known in closed form
 // (K weighted points; a Gaussian), DDPM and DDIM must reproduce the data distribution.
 //
-// With the exact eps*(x_t, t) = E[eps | x_t] (tests/diffusion/optimal_denoisers.h) the reverse process
+// With the exact eps*(x_t, t) = E[eps | x_t] (tests/diffusion/sampling/optimal_denoisers.h) the reverse process
 // is exact up to the sampler's discretisation, so a wrong coefficient, an off-by-one timestep, a wrong
 // sign in a conversion or a missing noise term shows up as samples off the points, wrong frequencies,
 // or a wrong mean / covariance.
@@ -10,10 +10,10 @@
 #include <cmath>
 #include <vector>
 
-#include "diffusion/ddim.h"
-#include "diffusion/ddpm.h"
-#include "diffusion/guidance.h"
-#include "diffusion/sampler.h"
+#include "diffusion/sampling/ddim.h"
+#include "diffusion/sampling/ddpm.h"
+#include "diffusion/sampling/guidance.h"
+#include "diffusion/sampling/sampler.h"
 #include "optimal_denoisers.h"
 
 using namespace tinydiff;

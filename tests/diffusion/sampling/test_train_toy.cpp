@@ -12,11 +12,11 @@
 #include <vector>
 
 #include "autograd/autograd.h"
-#include "diffusion/ddim.h"
-#include "diffusion/ddpm.h"
-#include "diffusion/forward_process.h"
-#include "diffusion/objective.h"
-#include "diffusion/toy_data.h"
+#include "diffusion/data/toy_data.h"
+#include "diffusion/process/forward_process.h"
+#include "diffusion/process/objective.h"
+#include "diffusion/sampling/ddim.h"
+#include "diffusion/sampling/ddpm.h"
 #include "nn/linear.h"
 #include "nn/module.h"
 #include "nn/optim.h"

@@ -9,9 +9,9 @@
 #include <fstream>
 #include <regex>
 
-#include "diffusion/forward_process.h"
-#include "diffusion/generate.h"
-#include "diffusion/trainer.h"
+#include "diffusion/models/generate.h"
+#include "diffusion/process/forward_process.h"
+#include "diffusion/training/trainer.h"
 #include "nn/safetensors.h"
 #include "nn/state_dict.h"
 
