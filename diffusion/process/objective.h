@@ -1,21 +1,12 @@
 /// \file
-/// \brief The training objective: what the network predicts (\f$\epsilon\f$, \f$x_0\f$ or \f$v\f$), the loss
-/// with optional min-SNR-\f$\gamma\f$ weighting, timestep sampling, caption dropout, and conversions.
+/// \brief The training objective: the regression target of each parameterisation, the loss with optional
+/// min-SNR-\f$\gamma\f$ weighting, timestep sampling and caption dropout.
 ///
 /// With \f$x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon\f$ (forward_process.h) a network
-/// \f$f_\theta(x_t, t)\f$ can be trained to predict any of three equivalent targets:
-/// - \f$\epsilon\f$, the noise (Ho et al. 2020, DDPM, eq. 14 "L_simple"):
-///   \f$L = \mathbb{E}\,\lVert \epsilon - \epsilon_\theta(x_t, t)\rVert^2\f$;
-/// - \f$x_0\f$, the clean data;
-/// - \f$v = \sqrt{\bar\alpha_t}\,\epsilon - \sqrt{1-\bar\alpha_t}\,x_0\f$ (Salimans & Ho, "Progressive
-///   Distillation for Fast Sampling of Diffusion Models", ICLR 2022, sec. 4 and appendix D), well behaved
-///   at both ends of the schedule.
-///
-/// Given \f$x_t\f$ any one determines the others:
-/// \f[ x_0 = \frac{x_t - \sqrt{1-\bar\alpha_t}\,\epsilon}{\sqrt{\bar\alpha_t}}, \quad
-///     \epsilon = \frac{x_t - \sqrt{\bar\alpha_t}\,x_0}{\sqrt{1-\bar\alpha_t}}, \quad
-///     x_0 = \sqrt{\bar\alpha_t}\,x_t - \sqrt{1-\bar\alpha_t}\,v, \quad
-///     \epsilon = \sqrt{1-\bar\alpha_t}\,x_t + \sqrt{\bar\alpha_t}\,v. \f]
+/// \f$f_\theta(x_t, t)\f$ is trained to predict \f$\epsilon\f$, \f$x_0\f$ or \f$v\f$ (prediction.h, which also
+/// converts between them). For \f$\epsilon\f$ this is DDPM's "L_simple" (Ho et al. 2020, eq. 14):
+/// \f$L = \mathbb{E}\,\lVert \epsilon - \epsilon_\theta(x_t, t)\rVert^2\f$; for \f$x_0\f$ and \f$v\f$ the target
+/// changes accordingly.
 ///
 /// **Min-SNR-\f$\gamma\f$ weighting** (Hang et al., "Efficient Diffusion Training via Min-SNR Weighting
 /// Strategy", ICCV 2023): all three losses are the same \f$x_0\f$-loss up to a per-timestep factor
@@ -44,25 +35,12 @@
 /// \endcode
 #pragma once
 
-#include <string>
-
 #include "autograd/variable.h"
+#include "diffusion/process/prediction.h"
 #include "diffusion/process/schedule.h"
 #include "tensor/tensor.h"
 
 namespace tinydiff {
-
-/// What the network outputs (its "parameterisation").
-enum class Prediction {
-  Epsilon,  ///< the noise \f$\epsilon\f$ (DDPM)
-  X0,       ///< the clean sample \f$x_0\f$
-  V,        ///< the velocity \f$v = \sqrt{\bar\alpha_t}\,\epsilon - \sqrt{1-\bar\alpha_t}\,x_0\f$ (Salimans & Ho 2022)
-};
-
-/// "epsilon", "x0" or "v".
-const char* prediction_name(Prediction prediction);
-/// Parses "epsilon" (or "eps"), "x0" (or "sample") and "v" (or "v_prediction"); throws Error listing them otherwise.
-Prediction parse_prediction(const std::string& name);
 
 /// The regression target of the network for `prediction`: \f$\epsilon\f$, \f$x_0\f$ or
 /// \f$v = \sqrt{\bar\alpha_t}\,\epsilon - \sqrt{1-\bar\alpha_t}\,x_0\f$.
@@ -96,31 +74,5 @@ Tensor sample_timesteps(Generator& gen, int64_t batch, int64_t num_timesteps);
 /// a (batch) tensor of `dtype` holding 1.0 where the condition is replaced by the null condition
 /// (probability `p`) and 0.0 where it is kept. Throws unless 0 <= p <= 1.
 Tensor condition_dropout_mask(Generator& gen, int64_t batch, double p = 0.1, DType dtype = DType::F32);
-
-/// The network's output split into both views: the predicted clean sample and the predicted noise.
-struct Denoised {
-  Tensor x0;   ///< \f$\hat x_0\f$, (B, ...)
-  Tensor eps;  ///< \f$\hat\epsilon\f$, (B, ...)
-};
-
-/// Converts a model output of type `prediction` at \f$(x_t, t)\f$ into \f$(\hat x_0, \hat\epsilon)\f$ with the
-/// formulas of the file overview. model_output, x_t: (B, ...) equal shapes and dtypes; t: int64 (B).
-Denoised denoise(const Tensor& model_output, const Tensor& x_t, const Tensor& t, const NoiseSchedule& schedule,
-                 Prediction prediction);
-
-/// Converts a model output from one parameterisation to another at \f$(x_t, t)\f$ (e.g. v to epsilon).
-Tensor convert_prediction(const Tensor& model_output, const Tensor& x_t, const Tensor& t, const NoiseSchedule& schedule,
-                          Prediction from, Prediction to);
-
-/// \f$\hat x_0 = (x_t - \sqrt{1-\bar\alpha_t}\,\hat\epsilon)/\sqrt{\bar\alpha_t}\f$ (DDPM eq. 15 rearranged).
-Tensor x0_from_eps(const Tensor& x_t, const Tensor& eps, const Tensor& t, const NoiseSchedule& schedule);
-/// \f$\hat\epsilon = (x_t - \sqrt{\bar\alpha_t}\,\hat x_0)/\sqrt{1-\bar\alpha_t}\f$.
-Tensor eps_from_x0(const Tensor& x_t, const Tensor& x0, const Tensor& t, const NoiseSchedule& schedule);
-/// \f$v = \sqrt{\bar\alpha_t}\,\epsilon - \sqrt{1-\bar\alpha_t}\,x_0\f$ from a pair \f$(x_0, \epsilon)\f$.
-Tensor v_from_x0_eps(const Tensor& x0, const Tensor& eps, const Tensor& t, const NoiseSchedule& schedule);
-/// \f$\hat x_0 = \sqrt{\bar\alpha_t}\,x_t - \sqrt{1-\bar\alpha_t}\,\hat v\f$ (Salimans & Ho 2022, appendix D).
-Tensor x0_from_v(const Tensor& x_t, const Tensor& v, const Tensor& t, const NoiseSchedule& schedule);
-/// \f$\hat\epsilon = \sqrt{1-\bar\alpha_t}\,x_t + \sqrt{\bar\alpha_t}\,\hat v\f$.
-Tensor eps_from_v(const Tensor& x_t, const Tensor& v, const Tensor& t, const NoiseSchedule& schedule);
 
 }  // namespace tinydiff

@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include "diffusion/sampling/timestep_spacing.h"
+
 namespace tinydiff {
 
 namespace {

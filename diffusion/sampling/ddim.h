@@ -2,14 +2,14 @@
 /// \brief DDIM sampling (Song, Meng & Ermon, "Denoising Diffusion Implicit Models", ICLR 2021).
 ///
 /// DDIM samples with the same trained network as DDPM but on a subsequence
-/// \f$\tau_1 > \tau_2 > \dots > \tau_S\f$ of the timesteps (see `sampling_timesteps` in sampler.h), with a
+/// \f$\tau_1 > \tau_2 > \dots > \tau_S\f$ of the timesteps (see `sampling_timesteps` in timestep_spacing.h), with a
 /// family of reverse processes indexed by \f$\eta\f$. With \f$t = \tau_i\f$, \f$s = \tau_{i+1}\f$ the next
 /// (less noisy) timestep and \f$\bar\alpha_s = 1\f$ after the last step (eq. 12):
 /// \f[ x_s = \sqrt{\bar\alpha_s}\,\hat x_0
 ///         + \sqrt{1 - \bar\alpha_s - \sigma_t^2}\;\hat\epsilon
 ///         + \sigma_t z, \qquad z \sim \mathcal{N}(0, I), \f]
 /// \f[ \sigma_t = \eta\,\sqrt{\frac{1-\bar\alpha_s}{1-\bar\alpha_t}}\,\sqrt{1-\frac{\bar\alpha_t}{\bar\alpha_s}} \f]
-/// (eq. 16), where \f$\hat x_0\f$ and \f$\hat\epsilon\f$ come from the model output (objective.h). \f$\eta = 0\f$ is
+/// (eq. 16), where \f$\hat x_0\f$ and \f$\hat\epsilon\f$ come from the model output (prediction.h). \f$\eta = 0\f$ is
 /// deterministic — the sample is a fixed function of \f$x_T\f$, an ODE discretisation — and \f$\eta = 1\f$ with
 /// all T steps is DDPM with \f$\sigma_t^2 = \tilde\beta_t\f$. When `clip_x0` is set, \f$\hat x_0\f$ is clipped to [-1,
 /// 1] and \f$\hat\epsilon\f$ recomputed from the clipped \f$\hat x_0\f$ so that the two stay consistent with \f$x_t\f$

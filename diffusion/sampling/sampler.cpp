@@ -1,10 +1,8 @@
-// Sampler dispatch, timestep spacings and the shared denoiser call (see sampler.h).
+// Sampler dispatch and the shared denoiser call (see sampler.h).
 #include "diffusion/sampling/sampler.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-
-#include <cmath>
 
 #include "diffusion/sampling/ddim.h"
 #include "diffusion/sampling/ddpm.h"
@@ -12,34 +10,6 @@
 namespace tinydiff {
 
 std::vector<std::string> sampler_names() { return {"ddpm", "ddim"}; }
-
-std::vector<int64_t> sampling_timesteps(int64_t num_timesteps, int64_t steps, const std::string& spacing) {
-  const int64_t T = num_timesteps;
-  TD_CHECK(T >= 1, "sampling_timesteps", fmt::format("num_timesteps must be >= 1, got {}", T));
-  TD_CHECK(steps >= 1 && steps <= T, "sampling_timesteps",
-           fmt::format("steps must lie in 1..{} (the number of training timesteps T), got {}", T, steps));
-  std::vector<int64_t> ts(static_cast<size_t>(steps));
-  // std::nearbyint rounds half to even, like numpy.round, so the lists match diffusers'.
-  if (spacing == "leading") {
-    const int64_t k = T / steps;
-    for (int64_t i = 0; i < steps; ++i) ts[i] = (steps - 1 - i) * k;
-  } else if (spacing == "trailing") {
-    const double ratio = static_cast<double>(T) / static_cast<double>(steps);
-    for (int64_t i = 0; i < steps; ++i) {
-      ts[i] = static_cast<int64_t>(std::nearbyint(static_cast<double>(T) - static_cast<double>(i) * ratio)) - 1;
-    }
-  } else if (spacing == "linspace") {
-    for (int64_t i = 0; i < steps; ++i) {
-      const int64_t j = steps - 1 - i;  // linspace index, reversed
-      const double v = steps == 1 ? 0.0 : static_cast<double>(j) * static_cast<double>(T - 1) / (steps - 1);
-      ts[i] = static_cast<int64_t>(std::nearbyint(v));
-    }
-  } else {
-    throw Error("sampling_timesteps",
-                fmt::format("unknown timestep spacing '{}'; expected one of: leading, trailing, linspace", spacing));
-  }
-  return ts;
-}
 
 Tensor call_denoiser(const Denoiser& denoiser, const Tensor& x, int64_t t, const char* op) {
   TD_CHECK(static_cast<bool>(denoiser), op, "the denoiser is empty");

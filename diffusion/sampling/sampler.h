@@ -1,25 +1,12 @@
 /// \file
-/// \brief Sampling: the denoiser interface, sampler options, timestep spacings, and `sample()`, which picks
-/// DDPM (ddpm.h) or DDIM (ddim.h) by name.
+/// \brief Sampling: the denoiser interface, sampler options, and `sample()`, which picks DDPM (ddpm.h) or DDIM
+/// (ddim.h) by name.
 ///
 /// A sampler turns pure noise \f$x_T \sim \mathcal{N}(0, I)\f$ into a sample by repeatedly asking a
 /// *denoiser* — any function \f$(x_t, t) \mapsto\f$ model output, where `t` is an int64 `(B)` tensor of
 /// 0-based timesteps (index t = paper's t+1, see schedule.h) — and stepping towards \f$t = 0\f$.
-/// The model output is interpreted according to `SamplerOptions::prediction` (objective.h).
+/// The model output is interpreted according to `SamplerOptions::prediction` (prediction.h).
 /// Sampling is deterministic given the Generator's seed (DDIM with \f$\eta = 0\f$ uses no randomness at all).
-///
-/// ## Timestep spacing (which timesteps a `steps`-step sampler visits)
-/// For T training steps and S sampling steps, with \f$k = \lfloor T/S \rfloor\f$ (listed from the first
-/// step, the noisiest, to the last):
-/// - `"leading"` (DDIM paper code; diffusers' default): \f$\{ (S-1)k, \dots, 2k, k, 0 \}\f$.
-///   T = 1000, S = 10: **900, 800, 700, 600, 500, 400, 300, 200, 100, 0**.
-///   It never visits t = T-1, so sampling starts from a slightly "too clean" timestep.
-/// - `"trailing"` (Lin et al., "Common Diffusion Noise Schedules and Sample Steps are Flawed", WACV 2024,
-///   table 2): \f$\mathrm{round}(T - iT/S) - 1\f$ for \f$i = 0, \dots, S-1\f$.
-///   T = 1000, S = 10: **999, 899, 799, 699, 599, 499, 399, 299, 199, 99**.
-///   It always starts at t = T-1, matching \f$x_T \sim \mathcal{N}(0, I)\f$.
-/// - `"linspace"` (diffusers): \f$\mathrm{round}(\mathrm{linspace}(0, T-1, S))\f$ reversed.
-///   T = 1000, S = 10: **999, 888, 777, 666, 555, 444, 333, 222, 111, 0**.
 ///
 /// Usage:
 /// \code
@@ -37,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "diffusion/process/objective.h"
+#include "diffusion/process/prediction.h"
 #include "diffusion/process/schedule.h"
 #include "tensor/tensor.h"
 
@@ -59,7 +46,7 @@ struct SamplerOptions {
   int64_t steps = 50;
   /// DDIM: \f$\eta\f$ in [0, 1]: 0 is deterministic DDIM, 1 has DDPM's posterior variance.
   double eta = 0.0;
-  /// DDIM: "leading", "trailing" or "linspace" (see the file overview).
+  /// DDIM: the timestep spacing, "leading", "trailing" or "linspace" (timestep_spacing.h).
   std::string spacing = "leading";
   /// DDPM: the reverse-step variance, "beta_tilde" (\f$\tilde\beta_t\f$, the posterior variance) or
   /// "beta" (\f$\beta_t\f$); Ho et al. 2020 sec. 3.2 found both to work equally well.
@@ -74,11 +61,6 @@ struct SamplerOptions {
 
 /// The names `sample()` accepts: "ddpm", "ddim".
 std::vector<std::string> sampler_names();
-
-/// The timesteps a `steps`-step sampler visits, noisiest first, for the given spacing ("leading",
-/// "trailing", "linspace"; see the file overview for the formulas and the T = 1000, S = 10 lists).
-/// Throws Error for steps outside 1..T or an unknown spacing name.
-std::vector<int64_t> sampling_timesteps(int64_t num_timesteps, int64_t steps, const std::string& spacing);
 
 /// Runs the sampler named in `options.sampler` from \f$x_T\f$ = `x_T` (B, ...), usually `gen.normal(shape)`.
 /// Returns \f$x_0\f$, shaped like x_T. Throws Error for an unknown sampler name.

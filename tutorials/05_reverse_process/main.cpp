@@ -15,6 +15,7 @@
 #include "diffusion/process/schedule.h"
 #include "diffusion/sampling/ddim.h"
 #include "diffusion/sampling/ddpm.h"
+#include "diffusion/sampling/timestep_spacing.h"
 #include "tutorials/common/args.h"
 #include "tutorials/common/plot.h"
 #include "tutorials/common/toy_denoiser.h"

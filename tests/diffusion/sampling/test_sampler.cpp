@@ -11,6 +11,7 @@
 #include "diffusion/sampling/ddpm.h"
 #include "diffusion/sampling/guidance.h"
 #include "diffusion/sampling/sampler.h"
+#include "diffusion/sampling/timestep_spacing.h"
 #include "optimal_denoisers.h"
 
 using namespace tinydiff;
