@@ -5,17 +5,6 @@
 
 namespace tinydiff {
 
-TransformerEncoder::TransformerEncoder(const TransformerEncoderLayerOptions& options, int64_t count, Generator& gen) {
-  for (int64_t i = 0; i < count; ++i) layers.emplace_back(options, gen);
-  register_module("layers", layers);
-}
-
-Variable TransformerEncoder::forward(const Variable& x, const Tensor& key_padding_mask) const {
-  Variable h = x;
-  for (const auto& layer : layers) h = layer->forward(h, key_padding_mask);
-  return h;
-}
-
 namespace {
 TransformerEncoderLayerOptions layer_options(const ModelConfig& c) {
   TransformerEncoderLayerOptions o;

@@ -9,8 +9,8 @@
 /// residual connection. Padding tokens are masked out of every attention (keys only; their
 /// own output vectors are computed but ignored downstream by the cross-attention mask).
 ///
-/// Parameter names follow the PyTorch peer: `tok.weight`, `pos`, `enc.layers.0.self_attn.in_proj_weight`,
-/// ..., `ln.weight`.
+/// The layers are an nn TransformerEncoder (nn/transformer_encoder.h). Parameter names follow the
+/// PyTorch peer: `tok.weight`, `pos`, `enc.layers.0.self_attn.in_proj_weight`, ..., `ln.weight`.
 ///
 /// Usage:
 /// \code
@@ -24,17 +24,6 @@
 #include "nn/nn.h"
 
 namespace tinydiff {
-
-/// A stack of transformer layers, named like PyTorch's nn.TransformerEncoder (`layers.0`, ...).
-class TransformerEncoder : public Module {
- public:
-  /// `count` identical-shaped layers, each initialised from `gen`.
-  TransformerEncoder(const TransformerEncoderLayerOptions& options, int64_t count, Generator& gen);
-  /// x: (B, L, d) -> (B, L, d); key_padding_mask: (B, L), 1 = token.
-  Variable forward(const Variable& x, const Tensor& key_padding_mask = Tensor()) const;
-
-  ModuleList<TransformerEncoderLayer> layers;  ///< the layers, applied in order
-};
 
 /// Token embeddings + positions -> transformer layers -> LayerNorm.
 class TextEncoder : public Module {

@@ -88,34 +88,34 @@ UNet::UNet(const ModelConfig& cfg, Generator& gen)
   std::vector<int64_t> skips;
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t j = 0; j < cfg.blocks_per_level; ++j) {
-      down.emplace_back(c, width(cfg, i), tdim, g, gen);
+      down_.emplace_back(c, width(cfg, i), tdim, g, gen);
       c = width(cfg, i);
     }
     skips.push_back(c);
-    if (i < n - 1) downsample.emplace_back(Conv2dOptions{c, c, 3, 2, 1}, gen);
+    if (i < n - 1) downsample_.emplace_back(Conv2dOptions{c, c, 3, 2, 1}, gen);
   }
   for (int64_t i = n - 1; i >= 0; --i) {
     for (int64_t j = 0; j < cfg.blocks_per_level; ++j) {
-      up.emplace_back(j == 0 ? c + skips[static_cast<size_t>(i)] : width(cfg, i), width(cfg, i), tdim, g, gen);
+      up_.emplace_back(j == 0 ? c + skips[static_cast<size_t>(i)] : width(cfg, i), width(cfg, i), tdim, g, gen);
       c = width(cfg, i);
     }
     const int64_t resolution = cfg.image_size >> i;
     const auto& ar = cfg.attention_resolutions;
     if (std::find(ar.begin(), ar.end(), resolution) != ar.end())
-      up_attn.insert(std::to_string(i), std::make_unique<AttnBlock>(c, cfg.text_width, cfg.attention_heads, g, gen));
-    if (i > 0) upconv.emplace_back(Conv2dOptions{c, c, 3, 1, 1}, gen);
+      up_attn_.insert(std::to_string(i), std::make_unique<AttnBlock>(c, cfg.text_width, cfg.attention_heads, g, gen));
+    if (i > 0) upconv_.emplace_back(Conv2dOptions{c, c, 3, 1, 1}, gen);
   }
   // Registration order = PyTorch's attribute order in the peer model.
   register_module("temb", temb);
   register_module("inp", inp);
-  register_module("down", down);
-  register_module("downsample", downsample);
+  register_module("down", down_);
+  register_module("downsample", downsample_);
   register_module("mid1", mid1);
   register_module("mid_attn", mid_attn);
   register_module("mid2", mid2);
-  register_module("up", up);
-  register_module("upconv", upconv);
-  register_module("up_attn", up_attn);
+  register_module("up", up_);
+  register_module("upconv", upconv_);
+  register_module("up_attn", up_attn_);
   register_module("out_norm", out_norm);
   register_module("out", out);
 }
@@ -136,21 +136,67 @@ Variable UNet::forward(const Variable& x, const Tensor& t, const Variable& ctx, 
   Variable emb = temb.forward(Variable(timestep_embedding(t, cfg.base_channels, x.dtype())));  // emb: (B, 4 base)
   Variable h = inp.forward(x);                                                                 // h: (B, base, H, W)
   std::vector<Variable> skips;
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t j = 0; j < blocks; ++j) h = down[static_cast<size_t>(i * blocks + j)].forward(h, emb);
-    skips.push_back(h);  // h: (B, width_i, H / 2^i, W / 2^i)
-    if (i < n - 1) h = downsample[static_cast<size_t>(i)].forward(h);
+  for (int64_t level = 0; level < n; ++level) {
+    for (int64_t j = 0; j < blocks; ++j) h = down_block(level, j).forward(h, emb);
+    skips.push_back(h);  // h: (B, width_level, H / 2^level, W / 2^level)
+    if (level < n - 1) h = downsample_conv(level).forward(h);
   }
   h = mid2.forward(mid_attn.forward(mid1.forward(h, emb), ctx, mask), emb);
-  for (int64_t k = 0, i = n - 1; i >= 0; ++k, --i) {
+  for (int64_t level = n - 1; level >= 0; --level) {
     for (int64_t j = 0; j < blocks; ++j) {
-      Variable in = j == 0 ? concat({h, skips[static_cast<size_t>(i)]}, 1) : h;  // in: (B, c + skip, ., .)
-      h = up[static_cast<size_t>(k * blocks + j)].forward(in, emb);
+      Variable in = j == 0 ? concat({h, skips[static_cast<size_t>(level)]}, 1) : h;  // in: (B, c + skip, ., .)
+      h = up_block(level, j).forward(in, emb);
     }
-    if (const AttnBlock* attn = up_attn.find(std::to_string(i))) h = attn->forward(h, ctx, mask);
-    if (i > 0) h = upconv[static_cast<size_t>(k)].forward(upsample_nearest2d(h, 2));  // h: (B, c, 2x, 2x)
+    if (const AttnBlock* attn = up_attention(level)) h = attn->forward(h, ctx, mask);
+    if (level > 0) h = upsample_conv(level).forward(upsample_nearest2d(h, 2));  // h: (B, c, 2x, 2x)
   }
   return out.forward(out_norm.forward_silu(h));  // (B, C, H, W)
+}
+
+// Blocks by level. The lists hold them in the order forward() runs them (the peer's names).
+
+void UNet::check_level(const char* op, int64_t level) const {
+  TD_CHECK(level >= 0 && level < config_.levels(), op,
+           fmt::format("level {} is out of range; the U-Net has levels 0..{}", level, config_.levels() - 1));
+}
+
+void UNet::check_block(const char* op, int64_t level, int64_t j) const {
+  check_level(op, level);
+  TD_CHECK(j >= 0 && j < config_.blocks_per_level, op,
+           fmt::format("block {} is out of range; a level has blocks 0..{}", j, config_.blocks_per_level - 1));
+}
+
+const ResBlock& UNet::down_block(int64_t level, int64_t j) const {
+  check_block("UNet::down_block", level, j);
+  return down_[static_cast<size_t>(level * config_.blocks_per_level + j)];
+}
+
+const Conv2d& UNet::downsample_conv(int64_t level) const {
+  check_level("UNet::downsample_conv", level);
+  TD_CHECK(level < config_.levels() - 1, "UNet::downsample_conv",
+           fmt::format("the deepest level {} has no downsampling conv", level));
+  return downsample_[static_cast<size_t>(level)];
+}
+
+const ResBlock& UNet::up_block(int64_t level, int64_t j) const {
+  check_block("UNet::up_block", level, j);
+  return up_[static_cast<size_t>((config_.levels() - 1 - level) * config_.blocks_per_level + j)];
+}
+
+const AttnBlock* UNet::up_attention(int64_t level) const {
+  check_level("UNet::up_attention", level);
+  return up_attn_.find(std::to_string(level));
+}
+
+AttnBlock* UNet::up_attention(int64_t level) {
+  check_level("UNet::up_attention", level);
+  return up_attn_.find(std::to_string(level));
+}
+
+const Conv2d& UNet::upsample_conv(int64_t level) const {
+  check_level("UNet::upsample_conv", level);
+  TD_CHECK(level > 0, "UNet::upsample_conv", "level 0 has no upsampling conv: it is the full resolution");
+  return upconv_[static_cast<size_t>(config_.levels() - 1 - level)];
 }
 
 }  // namespace tinydiff

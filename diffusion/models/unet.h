@@ -28,7 +28,7 @@
 /// \endcode
 #pragma once
 
-#include <map>
+#include <cstdint>
 #include <memory>
 
 #include "autograd/autograd.h"
@@ -67,28 +67,14 @@ class AttnBlock : public Module {
   MultiHeadAttention cross;      ///< pixels attend to text tokens (kdim = vdim = text width)
 };
 
-/// A container of modules registered under chosen names (PyTorch's nn.ModuleDict).
-template <typename M>
-class ModuleDict : public Module {
- public:
-  /// Adds `module` under `key` (which must be a valid, new name) and returns it.
-  M& insert(const std::string& key, std::unique_ptr<M> module) {
-    M& ref = *module;
-    register_module(key, ref);
-    items_[key] = std::move(module);
-    return ref;
-  }
-  /// The module under `key`, or nullptr.
-  const M* find(const std::string& key) const {
-    auto it = items_.find(key);
-    return it == items_.end() ? nullptr : it->second.get();
-  }
-
- private:
-  std::map<std::string, std::unique_ptr<M>> items_;
-};
-
 /// The U-Net denoiser.
+///
+/// Its blocks are reached by level (0 = full resolution, levels() - 1 = the deepest) and position in
+/// the level: `down_block(level, j)`, `downsample_conv(level)`, `up_block(level, j)`,
+/// `up_attention(level)`, `upsample_conv(level)`. They are stored, and named in the state dict, as
+/// the PyTorch peer stores them: flat lists in the order forward() runs them (`down.0`, `down.1`, ...;
+/// `up.0` is the first block of the deepest level) and the attention blocks keyed by level
+/// (`up_attn.2`).
 class UNet : public Module {
  public:
   /// Builds the U-Net for `config`, initialising parameters from `gen`.
@@ -96,21 +82,47 @@ class UNet : public Module {
   /// x: (B, C, H, W); t: (B) int64 timesteps; ctx: (B, L, d); mask: (B, L) -> (B, C, H, W).
   Variable forward(const Variable& x, const Tensor& t, const Variable& ctx, const Tensor& mask) const;
 
-  Sequential temb;                ///< Linear(base, 4 base), SiLU, Linear(4 base, 4 base)
-  Conv2d inp;                     ///< 3x3, image channels -> base
-  ModuleList<ResBlock> down;      ///< levels x blocks_per_level ResBlocks
-  ModuleList<Conv2d> downsample;  ///< stride-2 convs between levels
-  ResBlock mid1;                  ///< middle ResBlock
-  AttnBlock mid_attn;             ///< middle attention
-  ResBlock mid2;                  ///< middle ResBlock
-  ModuleList<ResBlock> up;        ///< levels x blocks_per_level ResBlocks, deepest level first
-  ModuleDict<AttnBlock> up_attn;  ///< attention per up level, keyed by level index
-  ModuleList<Conv2d> upconv;      ///< convs after each nearest upsampling
-  GroupNorm out_norm;             ///< final norm
-  Conv2d out;                     ///< 3x3, base -> image channels
+  /// ResBlock `j` (0..blocks_per_level-1) of down level `level` (0..levels-1), at resolution
+  /// image_size / 2^level; named `down.<level * blocks_per_level + j>`. Throws Error when out of range.
+  const ResBlock& down_block(int64_t level, int64_t j) const;
+  /// The stride-2 conv that halves the resolution after down level `level` (0..levels-2); named
+  /// `downsample.<level>`. Throws Error when out of range.
+  const Conv2d& downsample_conv(int64_t level) const;
+  /// ResBlock `j` of up level `level` (the up path runs from level levels-1 to 0); block 0 takes the
+  /// concatenation of h and the level's skip. Named `up.<(levels - 1 - level) * blocks_per_level + j>`.
+  /// Throws Error when out of range.
+  const ResBlock& up_block(int64_t level, int64_t j) const;
+  /// The attention block of up level `level`, or nullptr when the level has none (its resolution is
+  /// not in attention_resolutions); named `up_attn.<level>`. Throws Error for a level out of range.
+  const AttnBlock* up_attention(int64_t level) const;
+  /// The attention block of up level `level`, or nullptr (see the const overload), e.g. to attach
+  /// an AttentionRecorder to its cross-attention.
+  AttnBlock* up_attention(int64_t level);
+  /// The 3x3 conv after the nearest upsampling that takes up level `level` (1..levels-1) to level
+  /// `level` - 1; named `upconv.<levels - 1 - level>`. Throws Error when out of range.
+  const Conv2d& upsample_conv(int64_t level) const;
+  /// The config the U-Net was built from.
+  const ModelConfig& config() const { return config_; }
+
+  Sequential temb;     ///< Linear(base, 4 base), SiLU, Linear(4 base, 4 base)
+  Conv2d inp;          ///< 3x3, image channels -> base
+  ResBlock mid1;       ///< middle ResBlock
+  AttnBlock mid_attn;  ///< middle attention
+  ResBlock mid2;       ///< middle ResBlock
+  GroupNorm out_norm;  ///< final norm
+  Conv2d out;          ///< 3x3, base -> image channels
 
  private:
+  // Throw Error naming `op` unless 0 <= level < levels() (and 0 <= j < blocks_per_level).
+  void check_level(const char* op, int64_t level) const;
+  void check_block(const char* op, int64_t level, int64_t j) const;
+
   ModelConfig config_;
+  ModuleList<ResBlock> down_;      // levels x blocks_per_level ResBlocks, level 0 first ("down")
+  ModuleList<Conv2d> downsample_;  // stride-2 convs between levels ("downsample")
+  ModuleList<ResBlock> up_;        // levels x blocks_per_level ResBlocks, deepest level first ("up")
+  ModuleDict<AttnBlock> up_attn_;  // attention per up level, keyed by level index ("up_attn")
+  ModuleList<Conv2d> upconv_;      // convs after each nearest upsampling, deepest first ("upconv")
 };
 
 }  // namespace tinydiff

@@ -103,8 +103,8 @@ int main(int argc, char** argv) {
   // Both attention blocks at 8x8 (the middle one and the last up level) record their
   // cross-attention while these images are sampled; section 4 looks at the weights.
   std::vector<MultiHeadAttention*> cross = {&model.unet.mid_attn.cross};
-  for (const auto& [name, child] : model.unet.up_attn.named_children())
-    cross.push_back(&dynamic_cast<AttnBlock&>(*child).cross);
+  for (int64_t level = model.config().levels() - 1; level >= 0; --level)  // in the up path's order
+    if (AttnBlock* attn = model.unet.up_attention(level)) cross.push_back(&attn->cross);
   //! [record]
   AttentionRecorder rec;
   for (MultiHeadAttention* layer : cross) layer->recorder = &rec;  // record at every sampling step

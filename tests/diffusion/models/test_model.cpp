@@ -1,7 +1,11 @@
 // Tests of the text-to-image model: parameter count and names against the PyTorch peer,
 // shapes, a PyTorch golden forward/backward, and a float64 gradient check of a miniature.
+#include <fmt/format.h>
+
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <map>
+#include <string>
 
 #include "diffusion/models/text_to_image.h"
 #include "nn/safetensors.h"
@@ -56,6 +60,40 @@ TEST_CASE("the tiny config has exactly the PyTorch peer's parameter count and na
                                "text_encoder.pos", "text_encoder.enc.layers.1.linear2.bias", "text_encoder.ln.weight"})
     CHECK(std::find(names.begin(), names.end(), expected) != names.end());
   CHECK_THROWS_WITH(model_config("huge"), Catch::Contains("choose one of: tiny, small"));
+}
+
+TEST_CASE("the U-Net's blocks are reached by level under the peer's state-dict names", "[model][unet]") {
+  Generator gen(3);
+  ModelConfig cfg = model_config("micro", 1);
+  cfg.blocks_per_level = 2;             // so the flat index and the level differ
+  cfg.attention_resolutions = {16, 8};  // levels 1 and 2 of 32, 16, 8
+  const UNet unet(cfg, gen);
+  std::map<const Module*, std::string> name;
+  for (const auto& [n, m] : unet.named_modules()) name[m] = n;
+  const int64_t n = cfg.levels(), b = cfg.blocks_per_level;
+  REQUIRE(n == 3);
+  for (int64_t level = 0; level < n; ++level) {
+    for (int64_t j = 0; j < b; ++j) {
+      CHECK(name.at(&unet.down_block(level, j)) == fmt::format("down.{}", level * b + j));
+      CHECK(name.at(&unet.up_block(level, j)) == fmt::format("up.{}", (n - 1 - level) * b + j));
+    }
+    if (level < n - 1) CHECK(name.at(&unet.downsample_conv(level)) == fmt::format("downsample.{}", level));
+    if (level > 0) CHECK(name.at(&unet.upsample_conv(level)) == fmt::format("upconv.{}", n - 1 - level));
+  }
+  CHECK(unet.up_attention(0) == nullptr);  // 32x32: no attention
+  REQUIRE(unet.up_attention(1) != nullptr);
+  CHECK(name.at(unet.up_attention(1)) == "up_attn.1");
+  CHECK(name.at(unet.up_attention(2)) == "up_attn.2");
+  // The first up block of level 1 takes h from level 2 and the skip of level 1, side by side.
+  const int64_t h_channels = unet.down_block(2, 1).c2.weight.size(0),
+                skip_channels = unet.down_block(1, 1).c2.weight.size(0);
+  CHECK(unet.up_block(1, 0).c1.weight.size(1) == h_channels + skip_channels);  // weight: (Cout, Cin, 3, 3)
+
+  CHECK_THROWS_WITH(unet.down_block(3, 0), Catch::Contains("level 3 is out of range; the U-Net has levels 0..2"));
+  CHECK_THROWS_WITH(unet.up_block(0, 2), Catch::Contains("block 2 is out of range; a level has blocks 0..1"));
+  CHECK_THROWS_WITH(unet.downsample_conv(2), Catch::Contains("the deepest level 2 has no downsampling conv"));
+  CHECK_THROWS_WITH(unet.upsample_conv(0), Catch::Contains("level 0 has no upsampling conv"));
+  CHECK_THROWS_WITH(unet.up_attention(-1), Catch::Contains("level -1 is out of range"));
 }
 
 TEST_CASE("shapes flow through the tiny model", "[model]") {
