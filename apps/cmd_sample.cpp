@@ -11,6 +11,7 @@
 #include "apps/output_dir.h"
 #include "diffusion/data/image_io.h"
 #include "diffusion/models/generate.h"
+#include "diffusion/models/trained_model.h"
 
 namespace tinydiff::cli {
 namespace {

@@ -57,6 +57,7 @@
 #include "diffusion/evaluation/fashion_classifier.h"
 #include "diffusion/evaluation/shapes_detector.h"
 #include "diffusion/models/generate.h"
+#include "diffusion/models/trained_model.h"
 
 namespace tinydiff {
 

@@ -1,4 +1,4 @@
-// Prompts to images, and checkpoints to models. See generate.h.
+// Prompts to images. See generate.h.
 #include "diffusion/models/generate.h"
 
 #include <fmt/format.h>
@@ -7,8 +7,6 @@
 #include <cmath>
 
 #include "diffusion/sampling/guidance.h"
-#include "nn/checkpoint.h"
-#include "nn/state_dict.h"
 
 namespace tinydiff {
 
@@ -69,56 +67,6 @@ Tensor generate_images(const TextToImageModel& model, const Tokenizer& tokenizer
     chunks.push_back(sample(denoiser, schedule, x, gen, options.sampler));
   }
   return clamp(chunks.size() == 1 ? chunks[0] : concat(chunks, 0), -1.0, 1.0);  // (N, C, S, S)
-}
-
-TrainedModel load_trained_model(const std::string& path, bool use_ema) {
-  const SafetensorsData data = load_safetensors(path);  // validates the file format
-  const auto& meta = data.metadata;
-  const auto get = [&](const std::string& key) -> const std::string& {
-    const auto it = meta.find(key);
-    TD_CHECK(it != meta.end(), "load_trained_model",
-             fmt::format("{}: not a text-to-image checkpoint (no '{}' metadata)", path, key));
-    return it->second;
-  };
-  TD_CHECK(get("tinydiff.format") == kCheckpointFormat, "load_trained_model",
-           fmt::format("{}: checkpoint format '{}' is not the supported '{}'", path, get("tinydiff.format"),
-                       kCheckpointFormat));
-  TD_CHECK(get("model_type") == kTextToImageModelType, "load_trained_model",
-           fmt::format("{}: holds a '{}' model, not a text-to-image model", path, get("model_type")));
-
-  TrainedModel out;
-  out.config = model_config_from_json(get("config"));
-  out.tokenizer = std::make_unique<Tokenizer>(Tokenizer::from_text(get("tokenizer")));
-  TD_CHECK(out.tokenizer->max_length() == out.config.max_length && out.tokenizer->vocab_size() <= out.config.vocab_size,
-           "load_trained_model",
-           fmt::format("{}: the tokenizer ({} words, length {}) does not fit the config (vocab {}, length {})", path,
-                       out.tokenizer->vocab_size(), out.tokenizer->max_length(), out.config.vocab_size,
-                       out.config.max_length));
-  ScheduleOptions so;
-  so.num_timesteps = metadata_int(meta, "num_timesteps");
-  out.schedule = make_schedule(get("schedule"), so);
-  out.prediction = parse_prediction(get("prediction"));
-  out.dataset = get("dataset");
-  out.step = metadata_int(meta, "step");
-  out.metadata = meta;
-
-  Generator init(0);  // the weights are overwritten below
-  out.model = std::make_unique<TextToImageModel>(out.config, init);
-  const std::string prefix = use_ema ? "ema." : "model.";
-  const NamedTensors tensors = strip_prefix(data.tensors, prefix);
-  TD_CHECK(!tensors.empty(), "load_trained_model", fmt::format("{}: holds no '{}' weights", path, prefix));
-  const auto problems = state_dict_problems(out.model->named_parameters(), tensors, true);
-  if (!problems.empty()) {
-    std::string msg = fmt::format("{}: the '{}' weights do not fit its config '{}' ({} problem{}):", path, prefix,
-                                  out.config.name, problems.size(), problems.size() == 1 ? "" : "s");
-    for (const auto& p : problems) msg += "\n  " + p;
-    throw Error("load_trained_model", msg);
-  }
-  load_state_dict(*out.model, tensors, true);
-  for (const auto& [name, p] : out.model->named_parameters())
-    TD_CHECK(all_finite(p.value()), "load_trained_model",
-             fmt::format("{}: weight '{}' holds non-finite values", path, name));
-  return out;
 }
 
 }  // namespace tinydiff

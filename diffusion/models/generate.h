@@ -1,6 +1,6 @@
 /// \file
-/// \brief From prompts to images: `generate_images` (text encoder once, then a guided DDIM/DDPM sampler), and
-/// `load_trained_model`, which rebuilds a trained model, its tokenizer and its noise schedule from a checkpoint.
+/// \brief From prompts to images: `generate_images` runs the text encoder once, then a guided DDIM or DDPM
+/// sampler over the U-Net.
 ///
 /// Generation with classifier-free guidance (Ho & Salimans 2022; guidance.h): the prompts and
 /// the empty prompt are encoded by the text encoder *once*, giving contexts \f$c\f$ and
@@ -10,18 +10,8 @@
 /// With \f$w = 1\f$ only the conditional half is evaluated, with \f$w = 0\f$ only the
 /// unconditional one. Large requests are cut into chunks of `batch` images; each chunk starts
 /// from its rows of the given \f$x_T\f$, so the result does not depend on `batch` for DDIM with
-/// \f$\eta = 0\f$.
-///
-/// A text-to-image checkpoint (written by the Trainer, trainer.h) is a training checkpoint
-/// (nn/checkpoint.h) whose metadata holds, besides the training state, what sampling needs:
-///
-///     model_type       "text-to-image"
-///     config           the ModelConfig as JSON (model_config.h)
-///     tokenizer        the tokenizer's text (tokenizer.h)
-///     schedule         the noise schedule's name ("linear") and
-///     num_timesteps    its length (1000)
-///     prediction       what the network predicts ("epsilon")
-///     dataset, step    the training data set's name and the number of steps trained
+/// \f$\eta = 0\f$. A trained model, its tokenizer and its schedule come from a checkpoint with
+/// `load_trained_model` (trained_model.h).
 ///
 /// Usage:
 /// \code
@@ -35,20 +25,14 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
-#include <memory>
 #include <string>
 #include <vector>
 
-#include "diffusion/models/model_config.h"
 #include "diffusion/models/text_to_image.h"
 #include "diffusion/models/tokenizer.h"
 #include "diffusion/sampling/sampler.h"
 
 namespace tinydiff {
-
-/// The "model_type" metadata value of text-to-image checkpoints.
-inline constexpr const char* kTextToImageModelType = "text-to-image";
 
 /// Options of generate_images.
 struct GenerateOptions {
@@ -71,23 +55,5 @@ SamplerOptions image_sampler_options(int64_t steps = 50);
 Tensor generate_images(const TextToImageModel& model, const Tokenizer& tokenizer, const NoiseSchedule& schedule,
                        const std::vector<std::string>& prompts, const Tensor& x_T, Generator& gen,
                        const GenerateOptions& options);
-
-/// A trained model rebuilt from a checkpoint.
-struct TrainedModel {
-  ModelConfig config;                           ///< the architecture
-  std::unique_ptr<TextToImageModel> model;      ///< holding the loaded weights
-  std::unique_ptr<Tokenizer> tokenizer;         ///< the training tokenizer
-  NoiseSchedule schedule;                       ///< the training noise schedule
-  Prediction prediction = Prediction::Epsilon;  ///< what the network predicts
-  std::string dataset;                          ///< the training data set ("fashion", "shapes")
-  int64_t step = 0;                             ///< training steps done
-  std::map<std::string, std::string> metadata;  ///< every metadata string of the file
-};
-
-/// Loads a text-to-image checkpoint: its EMA weights (`use_ema`) or its raw training weights.
-/// Validates everything before building: the file format, the metadata, the tokenizer against
-/// the config, every tensor name and shape against the config. Throws Error saying what is
-/// wrong (e.g. "not a text-to-image checkpoint", "size mismatch for ...").
-TrainedModel load_trained_model(const std::string& path, bool use_ema = true);
 
 }  // namespace tinydiff

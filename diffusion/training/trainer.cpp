@@ -16,6 +16,7 @@
 #include <optional>
 
 #include "diffusion/data/image_io.h"
+#include "diffusion/models/checkpoint_schema.h"
 #include "diffusion/models/generate.h"
 #include "diffusion/process/forward_process.h"
 #include "diffusion/process/objective.h"
@@ -136,13 +137,10 @@ TrainOptions train_options_from_json(const std::string& text) {
 
 TrainOptions read_checkpoint_train_options(const std::string& path, int64_t* step) {
   const SafetensorsData data = load_safetensors(path);
-  const auto it = data.metadata.find("train_options");
-  TD_CHECK(it != data.metadata.end() && data.metadata.count("model_type") != 0 &&
-               data.metadata.at("model_type") == kTextToImageModelType,
-           "read_checkpoint_train_options",
-           fmt::format("{}: not a text-to-image training checkpoint (no 'train_options' metadata)", path));
-  TrainOptions o = train_options_from_json(it->second);
-  if (step != nullptr) *step = metadata_int(data.metadata, "step");
+  const char* op = "read_checkpoint_train_options";
+  const ModelMetadata model = read_model_metadata(data.metadata, path, op);
+  TrainOptions o = train_options_from_json(read_training_metadata(data.metadata, path, op).train_options);
+  if (step != nullptr) *step = model.step;
   return o;
 }
 
@@ -295,34 +293,25 @@ Trainer::Trainer(TrainOptions options, std::unique_ptr<TrainingData> data) : s_(
   const bool exists = std::filesystem::exists(path);
   if (o.resume) {
     TD_CHECK(exists, "Trainer", fmt::format("there is no checkpoint to resume at '{}'", path));
-    const SafetensorsData head = load_safetensors(path);
-    const auto meta = [&](const std::string& key) -> std::string {
-      const auto it = head.metadata.find(key);
-      TD_CHECK(it != head.metadata.end(), "Trainer",
-               fmt::format("{}: not a text-to-image training checkpoint (no '{}' metadata)", path, key));
-      return it->second;
-    };
-    TD_CHECK(meta("model_type") == kTextToImageModelType, "Trainer",
-             fmt::format("{}: holds a '{}' model, not a text-to-image model", path, meta("model_type")));
-    TD_CHECK(meta("dataset") == o.dataset, "Trainer",
+    const ModelMetadata stored = read_model_metadata(load_safetensors(path).metadata, path, "Trainer");
+    TD_CHECK(stored.dataset == o.dataset, "Trainer",
              fmt::format("{} was trained on '{}', not '{}'; resume with the same data set or use another folder", path,
-                         meta("dataset"), o.dataset));
-    const ModelConfig stored = model_config_from_json(meta("config"));
-    TD_CHECK(to_json(stored) == to_json(s.config), "Trainer",
+                         stored.dataset, o.dataset));
+    TD_CHECK(to_json(stored.config) == to_json(s.config), "Trainer",
              fmt::format("{} holds a model of config '{}', not '{}'; resume with the same config or use another folder",
-                         path, stored.name, o.config));
-    TD_CHECK(meta("schedule") == o.schedule && metadata_int(head.metadata, "num_timesteps") == o.num_timesteps,
-             "Trainer",
-             fmt::format("{} was trained with the noise schedule '{}' (T = {})", path, meta("schedule"),
-                         meta("num_timesteps")));
-    s.tokenizer.emplace(Tokenizer::from_text(meta("tokenizer")));
-    const auto m = load_checkpoint(path, *s.model, s.optimizer.get(), s.ema.get());
-    s.step = metadata_int(m, "step");
-    s.data_gen.set_state(parse_generator_state(m.at("rng.data")));
-    s.noise_gen.set_state(parse_generator_state(m.at("rng.noise")));
-    s.dropout_gen.set_state(parse_generator_state(m.at("rng.dropout")));
-    s.nonfinite_total = metadata_int(m, "nonfinite_steps");
-    s.elapsed_before = std::stod(m.at("elapsed_seconds"));
+                         path, stored.config.name, o.config));
+    TD_CHECK(stored.schedule.name == o.schedule && stored.schedule.num_timesteps == o.num_timesteps, "Trainer",
+             fmt::format("{} was trained with the noise schedule '{}' (T = {})", path, stored.schedule.name,
+                         stored.schedule.num_timesteps));
+    s.tokenizer.emplace(*stored.tokenizer);
+    const TrainingMetadata state =
+        read_training_metadata(load_checkpoint(path, *s.model, s.optimizer.get(), s.ema.get()), path, "Trainer");
+    s.step = stored.step;
+    s.data_gen.set_state(state.rng_data);
+    s.noise_gen.set_state(state.rng_noise);
+    s.dropout_gen.set_state(state.rng_dropout);
+    s.nonfinite_total = state.nonfinite_steps;
+    s.elapsed_before = state.elapsed_seconds;
   } else {
     TD_CHECK(!exists, "Trainer",
              fmt::format("'{}' already holds a checkpoint; resume it or choose another output folder", o.out_dir));
@@ -348,9 +337,7 @@ const AdamW& Trainer::optimizer() const { return *s_->optimizer; }
 const EMA& Trainer::ema() const { return *s_->ema; }
 const Tokenizer& Trainer::tokenizer() const { return *s_->tokenizer; }
 const TrainingData& Trainer::data() const { return *s_->data; }
-std::string Trainer::checkpoint_path() const {
-  return (std::filesystem::path(s_->options.out_dir) / "checkpoint.safetensors").string();
-}
+std::string Trainer::checkpoint_path() const { return checkpoint_file(s_->options.out_dir); }
 std::string Trainer::log_path() const { return (std::filesystem::path(s_->options.out_dir) / "log.jsonl").string(); }
 
 void Trainer::synchronize_ranks() {
@@ -439,24 +426,21 @@ void Trainer::save_checkpoint() {
   TD_CHECK(all_weights_finite(*s.model, *s.ema), "Trainer::save_checkpoint",
            fmt::format("the weights at step {} are not all finite; the checkpoint '{}' was not written", s.step,
                        checkpoint_path()));
-  const std::map<std::string, std::string> meta = {
-      {"model_type", kTextToImageModelType},
-      {"config", to_json(s.config)},
-      {"tokenizer", s.tokenizer->to_text()},
-      {"schedule", s.options.schedule},
-      {"num_timesteps", std::to_string(s.options.num_timesteps)},
-      {"prediction", prediction_name(Prediction::Epsilon)},
-      {"dataset", s.options.dataset},
-      {"step", std::to_string(s.step)},
-      {"rng.data", format_generator_state(s.data_gen.state())},
-      {"rng.noise", format_generator_state(s.noise_gen.state())},
-      {"rng.dropout", format_generator_state(s.dropout_gen.state())},
-      {"train_options", to_json(s.options)},
-      {"nonfinite_steps", std::to_string(s.nonfinite_total)},
-      {"elapsed_seconds", fmt::format("{}", s.elapsed_now)},
-      {"parameter_count", std::to_string(s.model->parameter_count())},
-  };
-  ::tinydiff::save_checkpoint(checkpoint_path(), *s.model, s.optimizer.get(), s.ema.get(), meta);
+  const ModelMetadata model{.config = s.config,
+                            .tokenizer = *s.tokenizer,
+                            .schedule = s.schedule,
+                            .prediction = Prediction::Epsilon,
+                            .dataset = s.options.dataset,
+                            .step = s.step};
+  const TrainingMetadata training{.train_options = to_json(s.options),
+                                  .rng_data = s.data_gen.state(),
+                                  .rng_noise = s.noise_gen.state(),
+                                  .rng_dropout = s.dropout_gen.state(),
+                                  .nonfinite_steps = s.nonfinite_total,
+                                  .elapsed_seconds = s.elapsed_now,
+                                  .parameter_count = s.model->parameter_count()};
+  ::tinydiff::save_checkpoint(checkpoint_path(), *s.model, s.optimizer.get(), s.ema.get(),
+                              checkpoint_metadata(model, training));
 }
 
 Tensor Trainer::preview_images() {

@@ -18,7 +18,7 @@
 
 #include "diffusion/data/image_io.h"
 #include "diffusion/evaluation/evaluate.h"
-#include "diffusion/models/generate.h"
+#include "diffusion/models/trained_model.h"
 #include "nn/safetensors.h"
 
 using namespace tinydiff;

@@ -10,6 +10,7 @@
 #include <regex>
 
 #include "diffusion/models/generate.h"
+#include "diffusion/models/trained_model.h"
 #include "diffusion/process/forward_process.h"
 #include "diffusion/training/trainer.h"
 #include "nn/safetensors.h"
