@@ -83,23 +83,23 @@ class UNet : public Module {
   Variable forward(const Variable& x, const Tensor& t, const Variable& ctx, const Tensor& mask) const;
 
   /// ResBlock `j` (0..blocks_per_level-1) of down level `level` (0..levels-1), at resolution
-  /// image_size / 2^level; named `down.<level * blocks_per_level + j>`. Throws Error when out of range.
+  /// image_size / 2^level; named `down.N` with N = level * blocks_per_level + j. Throws Error when out of range.
   const ResBlock& down_block(int64_t level, int64_t j) const;
   /// The stride-2 conv that halves the resolution after down level `level` (0..levels-2); named
-  /// `downsample.<level>`. Throws Error when out of range.
+  /// `downsample.N` with N = level. Throws Error when out of range.
   const Conv2d& downsample_conv(int64_t level) const;
   /// ResBlock `j` of up level `level` (the up path runs from level levels-1 to 0); block 0 takes the
-  /// concatenation of h and the level's skip. Named `up.<(levels - 1 - level) * blocks_per_level + j>`.
+  /// concatenation of h and the level's skip. Named `up.N` with N = (levels - 1 - level) * blocks_per_level + j.
   /// Throws Error when out of range.
   const ResBlock& up_block(int64_t level, int64_t j) const;
   /// The attention block of up level `level`, or nullptr when the level has none (its resolution is
-  /// not in attention_resolutions); named `up_attn.<level>`. Throws Error for a level out of range.
+  /// not in attention_resolutions); named `up_attn.N` with N = level. Throws Error for a level out of range.
   const AttnBlock* up_attention(int64_t level) const;
   /// The attention block of up level `level`, or nullptr (see the const overload), e.g. to attach
   /// an AttentionRecorder to its cross-attention.
   AttnBlock* up_attention(int64_t level);
   /// The 3x3 conv after the nearest upsampling that takes up level `level` (1..levels-1) to level
-  /// `level` - 1; named `upconv.<levels - 1 - level>`. Throws Error when out of range.
+  /// `level` - 1; named `upconv.N` with N = levels - 1 - level. Throws Error when out of range.
   const Conv2d& upsample_conv(int64_t level) const;
   /// The config the U-Net was built from.
   const ModelConfig& config() const { return config_; }
