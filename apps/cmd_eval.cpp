@@ -16,7 +16,7 @@
 
 #include "apps/cli_errors.h"
 #include "apps/commands.h"
-#include "diffusion/evaluate.h"
+#include "diffusion/evaluation/evaluate.h"
 #include "nn/atomic_file.h"
 
 namespace tinydiff::cli {

@@ -11,11 +11,12 @@
 
 #include "apps/cli_errors.h"
 #include "apps/commands.h"
-#include "diffusion/fashion_classifier.h"
-#include "diffusion/fashion_mnist.h"
-#include "diffusion/generate.h"
-#include "diffusion/train_report.h"
-#include "diffusion/trainer.h"
+#include "diffusion/data/fashion_mnist.h"
+#include "diffusion/evaluation/fashion_classifier.h"
+#include "diffusion/models/checkpoint_schema.h"
+#include "diffusion/models/trained_model.h"
+#include "diffusion/training/train_report.h"
+#include "diffusion/training/trainer.h"
 #include "tensor/blas_core.h"
 #include "tensor/cpu_features.h"
 #include "tensor/process_env.h"
@@ -39,24 +40,16 @@ void run_info(const std::string& path) {
                    "pass a checkpoint.safetensors written by 'tinydiff train'");
   TrainedModel m;
   TrainOptions o;
+  TrainingMetadata t;
   try {
     m = load_trained_model(path, true);
     o = read_checkpoint_train_options(path);
+    t = read_training_metadata(m.metadata, path, "info");
   } catch (const Error& e) {
     throw CliError(kExitBadFile, fmt::format("cannot load the checkpoint: {}", e.what()),
                    "pass a checkpoint.safetensors written by 'tinydiff train'");
   }
   const ModelConfig& c = m.config;
-  const auto meta = [&](const std::string& key) {
-    const auto it = m.metadata.find(key);
-    return it == m.metadata.end() ? std::string("?") : it->second;
-  };
-  double elapsed = 0.0;
-  try {
-    elapsed = std::stod(meta("elapsed_seconds"));
-  } catch (const std::exception&) {
-    elapsed = -1.0;
-  }
   std::string out;
   out +=
       fmt::format("checkpoint   {} ({:.1f} MB)\n", path, static_cast<double>(std::filesystem::file_size(path)) / 1e6);
@@ -75,7 +68,7 @@ void run_info(const std::string& path) {
   out += fmt::format("diffusion    {} schedule, T = {}, predicts {}\n", m.schedule.name, m.schedule.num_timesteps,
                      prediction_name(m.prediction));
   out += fmt::format("training     {} steps on '{}' ({} of training, {} skipped non-finite steps)\n", m.step, m.dataset,
-                     format_duration(elapsed), meta("nonfinite_steps"));
+                     format_duration(t.elapsed_seconds), t.nonfinite_steps);
   out += fmt::format(
       "options      batch {}, seed {}, lr {} (warm-up {}, {}), weight decay {}, EMA {}, caption dropout "
       "{}, clip {}{}\n",

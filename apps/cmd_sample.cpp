@@ -9,8 +9,9 @@
 #include "apps/cli_errors.h"
 #include "apps/commands.h"
 #include "apps/output_dir.h"
-#include "diffusion/generate.h"
-#include "diffusion/image_io.h"
+#include "diffusion/data/image_io.h"
+#include "diffusion/models/generate.h"
+#include "diffusion/models/trained_model.h"
 
 namespace tinydiff::cli {
 namespace {

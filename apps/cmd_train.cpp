@@ -9,9 +9,10 @@
 #include "apps/cli_errors.h"
 #include "apps/commands.h"
 #include "apps/output_dir.h"
-#include "diffusion/dataset.h"
-#include "diffusion/model_config.h"
-#include "diffusion/trainer.h"
+#include "diffusion/data/dataset.h"
+#include "diffusion/models/checkpoint_schema.h"
+#include "diffusion/models/model_config.h"
+#include "diffusion/training/trainer.h"
 #include "nn/distributed.h"
 
 namespace tinydiff::cli {
@@ -162,7 +163,7 @@ TrainSetUp set_up(const TrainArgs& args, const CLI::App& sub) {
   } catch (const Error& e) {
     throw CliError(kExitUsage, e.what(), "run 'tinydiff train --help' for the options");
   }
-  const std::string checkpoint = (std::filesystem::path(args.options.out_dir) / "checkpoint.safetensors").string();
+  const std::string checkpoint = checkpoint_file(args.options.out_dir);
   const bool has_checkpoint = std::filesystem::exists(checkpoint);
   TrainOptions o;
   if (args.options.resume) {

@@ -11,7 +11,7 @@
 
 #include "apps/cli_errors.h"
 #include "apps/commands.h"
-#include "diffusion/fashion_classifier.h"
+#include "diffusion/evaluation/fashion_classifier.h"
 #include "nn/atomic_file.h"
 
 namespace tinydiff::cli {

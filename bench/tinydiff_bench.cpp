@@ -40,10 +40,10 @@
 #include "autograd/autograd.h"
 #include "autograd/profiler.h"
 #include "bench/bench_args.h"
-#include "diffusion/ddim.h"
-#include "diffusion/guidance.h"
-#include "diffusion/schedule.h"
-#include "diffusion/text_to_image.h"
+#include "diffusion/models/text_to_image.h"
+#include "diffusion/process/schedule.h"
+#include "diffusion/sampling/ddim.h"
+#include "diffusion/sampling/guidance.h"
 #include "nn/optim.h"
 #include "tensor/process_env.h"
 #include "tensor/program.h"
@@ -108,7 +108,7 @@ struct FlopCounter {
   void attention(int64_t b, int64_t lq, int64_t lk, int64_t width) { total += 2.0 * 2.0 * b * lq * lk * width; }
 };
 
-// Mirrors UNet's constructor and forward (diffusion/unet.cpp) and TextEncoder's layers.
+// Mirrors UNet's constructor and forward (diffusion/models/unet.cpp) and TextEncoder's layers.
 double forward_flops(const ModelConfig& c, int64_t b, bool with_text_encoder) {
   FlopCounter f;
   const int64_t L = c.max_length, d = c.text_width, tdim = c.time_dim(), n = c.levels();

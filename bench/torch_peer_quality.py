@@ -21,7 +21,7 @@ Usage (bench/peer_quality.sh runs all of it):
     bench/torch_peer_quality.py --dataset fashion --minutes 20 --prompts prompts.txt --out DIR
     tinydiff eval --images DIR --dataset fashion --samples 50 --seed 0
 
-Captions, tokenizer and data follow tinydiff's (diffusion/captions.cpp, shapes.cpp,
+Captions, tokenizer and data follow tinydiff's (diffusion/data/captions.cpp, shapes.cpp,
 tokenizer.cpp): word-level, lower-cased, punctuation split, <pad> = 0, <unk> = 1, <bos> = 2 first,
 length 16. The peer's text encoder has no padding mask (as in torch_ref.py); the empty prompt is
 <bos> followed by padding.

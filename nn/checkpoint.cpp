@@ -10,7 +10,7 @@
 namespace tinydiff {
 namespace {
 
-constexpr const char* kFormatKey = "tinydiff.format";
+constexpr const char* kFormatKey = kCheckpointFormatKey;
 constexpr const char* kEmaUpdatesKey = "tinydiff.ema_num_updates";
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }

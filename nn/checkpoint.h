@@ -46,6 +46,8 @@
 
 namespace tinydiff {
 
+/// The metadata key naming a training checkpoint's format (its value: kCheckpointFormat).
+inline constexpr const char* kCheckpointFormatKey = "tinydiff.format";
 /// The value of the "tinydiff.format" metadata key of a training checkpoint.
 inline constexpr const char* kCheckpointFormat = "tinydiff-checkpoint-v1";
 

@@ -3,6 +3,7 @@
 /// F2's files, optimizers, checkpoints and state dicts).
 ///
 /// - module.h: Module (named parameters, train/eval, zero_grad), ModuleList
+/// - module_dict.h: ModuleDict, child modules under chosen names
 /// - init.h: uniform_, normal_, xavier_*, kaiming_* as torch.nn.init
 /// - linear.h: Linear
 /// - conv.h: Conv2d
@@ -12,6 +13,7 @@
 /// - sequential.h: Sequential
 /// - attention.h: MultiHeadAttention (torch.nn.MultiheadAttention, batch first)
 /// - transformer.h: TransformerEncoderLayer (pre-norm by default)
+/// - transformer_encoder.h: TransformerEncoder, a stack of those layers
 /// - timestep_embedding.h: the sinusoidal timestep embedding of diffusion models
 ///
 /// Usage:
@@ -30,7 +32,9 @@
 #include "nn/init.h"
 #include "nn/linear.h"
 #include "nn/module.h"
+#include "nn/module_dict.h"
 #include "nn/norm.h"
 #include "nn/sequential.h"
 #include "nn/timestep_embedding.h"
 #include "nn/transformer.h"
+#include "nn/transformer_encoder.h"

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Reference Fréchet distances for tests/diffusion/test_evaluation.cpp, computed with numpy.
+"""Reference Fréchet distances for tests/diffusion/evaluation/test_evaluation.cpp, computed with numpy.
 
 The two feature sets are closed-form functions of the row and column index (so the C++ test
 rebuilds them exactly, without files):

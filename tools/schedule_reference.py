@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Noise-schedule reference values, written from the papers' formulas, to check diffusion/schedule.cpp.
+"""Noise-schedule reference values, written from the papers' formulas, to check diffusion/process/schedule.cpp.
 
 Pure Python (float64 via the math module, no NumPy) so it shares no code with the C++ it checks.
 Index convention (as in tinydiff and in the DDPM / improved-DDPM code): index i in [0, T-1] is the
@@ -21,7 +21,7 @@ Derived quantities (DDPM eqs. 4, 6, 7):
     posterior_mean_coef2_i = (1 - alpha_bar_prev_i) sqrt(alpha_i) / (1 - alpha_bar_i)
     snr_i = alpha_bar_i / (1 - alpha_bar_i)
 
-Run it to print the values that tests/diffusion/test_schedule.cpp pastes in:
+Run it to print the values that tests/diffusion/process/test_schedule.cpp pastes in:
 
     /usr/bin/python3 tools/schedule_reference.py
 """

@@ -15,7 +15,6 @@
 #include <sstream>
 #include <thread>
 
-#include "diffusion/generate.h"
 #include "nn/safetensors.h"
 #include "tests/apps/cli_process.h"
 

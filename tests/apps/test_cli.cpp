@@ -16,9 +16,9 @@
 #include <sstream>
 #include <thread>
 
-#include "diffusion/evaluate.h"
-#include "diffusion/generate.h"
-#include "diffusion/image_io.h"
+#include "diffusion/data/image_io.h"
+#include "diffusion/evaluation/evaluate.h"
+#include "diffusion/models/trained_model.h"
 #include "nn/safetensors.h"
 
 using namespace tinydiff;

@@ -17,7 +17,7 @@
 #include <sstream>
 #include <thread>
 
-#include "diffusion/generate.h"
+#include "diffusion/models/trained_model.h"
 #include "nn/safetensors.h"
 #include "tests/apps/cli_process.h"
 

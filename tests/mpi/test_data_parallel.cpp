@@ -1,4 +1,4 @@
-// Data-parallel training (nn/distributed.h, diffusion/trainer.h) run as `mpirun -np N tinydiff
+// Data-parallel training (nn/distributed.h, diffusion/training/trainer.h) run as `mpirun -np N tinydiff
 // train`: N ranks train like one process on the same global batch, each rank trains on its own
 // rows of that batch and the ranks end with identical weights, checkpoints resume on any number
 // of ranks, a signal stops every rank at the same step, and set-up errors end every rank.

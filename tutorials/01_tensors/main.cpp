@@ -8,8 +8,8 @@
 #include <cmath>
 #include <numbers>
 
-#include "diffusion/fashion_mnist.h"
-#include "diffusion/image_io.h"
+#include "diffusion/data/fashion_mnist.h"
+#include "diffusion/data/image_io.h"
 #include "tensor/program.h"
 #include "tensor/tensor.h"
 #include "tutorials/common/args.h"

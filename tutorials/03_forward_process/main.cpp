@@ -6,10 +6,10 @@
 #include <cmath>
 #include <vector>
 
-#include "diffusion/fashion_mnist.h"
-#include "diffusion/forward_process.h"
-#include "diffusion/image_io.h"
-#include "diffusion/schedule.h"
+#include "diffusion/data/fashion_mnist.h"
+#include "diffusion/data/image_io.h"
+#include "diffusion/process/forward_process.h"
+#include "diffusion/process/schedule.h"
 #include "tensor/program.h"
 #include "tensor/tensor.h"
 #include "tutorials/common/args.h"

@@ -7,10 +7,10 @@
 #include <vector>
 
 #include "autograd/autograd.h"
-#include "diffusion/forward_process.h"
-#include "diffusion/objective.h"
-#include "diffusion/schedule.h"
-#include "diffusion/toy_data.h"
+#include "diffusion/data/toy_data.h"
+#include "diffusion/process/forward_process.h"
+#include "diffusion/process/objective.h"
+#include "diffusion/process/schedule.h"
 #include "tensor/program.h"
 #include "tutorials/common/args.h"
 #include "tutorials/common/plot.h"

@@ -9,10 +9,10 @@
 #include <vector>
 
 #include "autograd/autograd.h"
-#include "diffusion/model_config.h"
-#include "diffusion/shapes.h"
-#include "diffusion/text_encoder.h"
-#include "diffusion/tokenizer.h"
+#include "diffusion/data/shapes.h"
+#include "diffusion/models/model_config.h"
+#include "diffusion/models/text_encoder.h"
+#include "diffusion/models/tokenizer.h"
 #include "nn/optim.h"
 #include "tensor/program.h"
 #include "tutorials/common/args.h"

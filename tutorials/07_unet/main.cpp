@@ -10,12 +10,12 @@
 #include <vector>
 
 #include "autograd/autograd.h"
-#include "diffusion/fashion_mnist.h"
-#include "diffusion/forward_process.h"
-#include "diffusion/model_config.h"
-#include "diffusion/schedule.h"
-#include "diffusion/text_to_image.h"
-#include "diffusion/tokenizer.h"
+#include "diffusion/data/fashion_mnist.h"
+#include "diffusion/models/model_config.h"
+#include "diffusion/models/text_to_image.h"
+#include "diffusion/models/tokenizer.h"
+#include "diffusion/process/forward_process.h"
+#include "diffusion/process/schedule.h"
 #include "nn/timestep_embedding.h"
 #include "tensor/program.h"
 #include "tutorials/common/args.h"
@@ -102,6 +102,12 @@ int tutorial_main(int argc, char** argv) {
                     ms / static_cast<double>(B), note});
     return out;
   };
+  // The state-dict name of one of the U-Net's blocks ("down.0", "up_attn.2", ...).
+  const auto name_of = [&](const Module& block) {
+    for (const auto& [name, m] : unet.named_modules())
+      if (m == &block) return name;
+    return std::string("?");
+  };
   const int64_t L = cfg.max_length, d = cfg.text_width, S = cfg.image_size, n = cfg.levels();
   const int64_t per = cfg.blocks_per_level;
   double te_flops = 0.0;
@@ -119,17 +125,17 @@ int tutorial_main(int argc, char** argv) {
   Variable h = track("inp", unet.inp, conv_flops(unet.inp, B, S, S), "3x3 conv",
                      [&] { return unet.inp.forward(Variable(x_t)); });
   std::vector<Variable> skips;
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t r = S >> i;  // resolution of level i: 32, 16, 8
+  for (int64_t level = 0; level < n; ++level) {
+    const int64_t r = S >> level;  // resolution of the level: 32, 16, 8
     for (int64_t j = 0; j < per; ++j) {
-      const ResBlock& block = unet.down[static_cast<size_t>(i * per + j)];
-      h = track(fmt::format("down.{}", i * per + j), block, resblock_flops(block, B, r, r), "ResBlock + time",
+      const ResBlock& block = unet.down_block(level, j);
+      h = track(name_of(block), block, resblock_flops(block, B, r, r), "ResBlock + time",
                 [&] { return block.forward(h, emb); });
     }
     skips.push_back(h);  // kept for the up path
-    if (i < n - 1) {
-      const Conv2d& down = unet.downsample[static_cast<size_t>(i)];
-      h = track(fmt::format("downsample.{}", i), down, conv_flops(down, B, r / 2, r / 2), "stride-2 conv",
+    if (level < n - 1) {
+      const Conv2d& down = unet.downsample_conv(level);
+      h = track(name_of(down), down, conv_flops(down, B, r / 2, r / 2), "stride-2 conv",
                 [&] { return down.forward(h); });
     }
   }
@@ -140,21 +146,21 @@ int tutorial_main(int argc, char** argv) {
             [&] { return unet.mid_attn.forward(h, ctx, text.mask); });
   h = track("mid2", unet.mid2, resblock_flops(unet.mid2, B, r_mid, r_mid), "ResBlock + time",
             [&] { return unet.mid2.forward(h, emb); });
-  for (int64_t k = 0, i = n - 1; i >= 0; ++k, --i) {
-    const int64_t r = S >> i;
+  for (int64_t level = n - 1; level >= 0; --level) {
+    const int64_t r = S >> level;
     for (int64_t j = 0; j < per; ++j) {
-      const ResBlock& block = unet.up[static_cast<size_t>(k * per + j)];
+      const ResBlock& block = unet.up_block(level, j);
       Variable in =
-          j == 0 ? concat({h, skips[static_cast<size_t>(i)]}, 1) : h;  // skip connection: channels side by side
-      h = track(fmt::format("up.{}", k * per + j), block, resblock_flops(block, B, r, r), "ResBlock + time (with skip)",
+          j == 0 ? concat({h, skips[static_cast<size_t>(level)]}, 1) : h;  // skip connection: channels side by side
+      h = track(name_of(block), block, resblock_flops(block, B, r, r), "ResBlock + time (with skip)",
                 [&] { return block.forward(in, emb); });
     }
-    if (const AttnBlock* attn = unet.up_attn.find(std::to_string(i)))
-      h = track(fmt::format("up_attn.{}", i), *attn, attnblock_flops(*attn, B, r, r, L), "self- + cross-attn (text)",
+    if (const AttnBlock* attn = unet.up_attention(level))
+      h = track(name_of(*attn), *attn, attnblock_flops(*attn, B, r, r, L), "self- + cross-attn (text)",
                 [&] { return attn->forward(h, ctx, text.mask); });
-    if (i > 0) {
-      const Conv2d& conv = unet.upconv[static_cast<size_t>(k)];
-      h = track(fmt::format("upconv.{}", k), conv, conv_flops(conv, B, 2 * r, 2 * r), "upsample x2 + 3x3 conv",
+    if (level > 0) {
+      const Conv2d& conv = unet.upsample_conv(level);
+      h = track(name_of(conv), conv, conv_flops(conv, B, 2 * r, 2 * r), "upsample x2 + 3x3 conv",
                 [&] { return conv.forward(upsample_nearest2d(h, 2)); });
     }
   }
@@ -202,7 +208,7 @@ int tutorial_main(int argc, char** argv) {
   //! [time]
   const Tensor steps = Tensor::arange(0, 1000).to(DType::I64);        // every timestep 0..999
   const Tensor table = timestep_embedding(steps, cfg.base_channels);  // (1000, 32): sin | cos
-  const ResBlock& block = unet.down[0];
+  const ResBlock& block = unet.down_block(0, 0);
   Variable shift = block.t.forward(silu(unet.temb.forward(Variable(table))));  // (1000, 32): one shift per channel
   //! [time]
   fmt::print(

@@ -11,11 +11,11 @@
 #include <vector>
 
 #include "autograd/autograd.h"
-#include "diffusion/captions.h"
-#include "diffusion/dataset.h"
-#include "diffusion/fashion_mnist.h"
-#include "diffusion/generate.h"
-#include "diffusion/tokenizer.h"
+#include "diffusion/data/captions.h"
+#include "diffusion/data/dataset.h"
+#include "diffusion/data/fashion_mnist.h"
+#include "diffusion/models/generate.h"
+#include "diffusion/models/tokenizer.h"
 #include "tensor/program.h"
 #include "tutorials/common/args.h"
 #include "tutorials/common/pictures.h"

@@ -11,12 +11,12 @@
 #include <vector>
 
 #include "autograd/autograd.h"
-#include "diffusion/captions.h"
-#include "diffusion/fashion_classifier.h"
-#include "diffusion/fashion_mnist.h"
-#include "diffusion/forward_process.h"
-#include "diffusion/generate.h"
-#include "diffusion/guidance.h"
+#include "diffusion/data/captions.h"
+#include "diffusion/data/fashion_mnist.h"
+#include "diffusion/evaluation/fashion_classifier.h"
+#include "diffusion/models/generate.h"
+#include "diffusion/process/forward_process.h"
+#include "diffusion/sampling/guidance.h"
 #include "tensor/program.h"
 #include "tutorials/common/args.h"
 #include "tutorials/common/pictures.h"
@@ -81,6 +81,11 @@ int tutorial_main(int argc, char** argv) {
   const Tokenizer& tok = *m.trained.tokenizer;
   const NoiseSchedule& schedule = m.trained.schedule;
   const int64_t S = m.trained.config.image_size, C = m.trained.config.image_channels;
+  // The judge of section 3, trained now when it is not cached: training needs gradients, which
+  // are off from here on.
+  Generator clf_init(0);
+  FashionClassifier clf(clf_init);
+  const FashionClassifierReport report = judge(clf, args.quick);
   NoGradGuard no_grad;
 
   heading("2. The guided noise estimate, by hand");
@@ -165,9 +170,6 @@ int tutorial_main(int argc, char** argv) {
   }
 
   heading("3. The same seeds at w = 0, 1, 3, 7");
-  Generator clf_init(0);
-  FashionClassifier clf(clf_init);
-  const FashionClassifierReport report = judge(clf, args.quick);
   fmt::print("judge: the Fashion-MNIST classifier, {:.1f}% on {} test images{}\n", 100.0 * report.test_accuracy,
              report.test_images, report.loaded ? " (cached)" : "");
   const int64_t seeds = 2;

@@ -11,10 +11,10 @@
 #include <vector>
 
 #include "autograd/autograd.h"
-#include "diffusion/evaluate.h"
-#include "diffusion/generate.h"
-#include "diffusion/shapes.h"
-#include "diffusion/shapes_detector.h"
+#include "diffusion/data/shapes.h"
+#include "diffusion/evaluation/evaluate.h"
+#include "diffusion/evaluation/shapes_detector.h"
+#include "diffusion/models/generate.h"
 #include "nn/attention.h"
 #include "tensor/program.h"
 #include "tutorials/common/args.h"
@@ -103,8 +103,8 @@ int tutorial_main(int argc, char** argv) {
   // Both attention blocks at 8x8 (the middle one and the last up level) record their
   // cross-attention while these images are sampled; section 4 looks at the weights.
   std::vector<MultiHeadAttention*> cross = {&model.unet.mid_attn.cross};
-  for (const auto& [name, child] : model.unet.up_attn.named_children())
-    cross.push_back(&dynamic_cast<AttnBlock&>(*child).cross);
+  for (int64_t level = model.config().levels() - 1; level >= 0; --level)  // in the up path's order
+    if (AttnBlock* attn = model.unet.up_attention(level)) cross.push_back(&attn->cross);
   //! [record]
   AttentionRecorder rec;
   for (MultiHeadAttention* layer : cross) layer->recorder = &rec;  // record at every sampling step

@@ -3,7 +3,7 @@
 
 #include <fmt/format.h>
 
-#include "diffusion/image_io.h"
+#include "diffusion/data/image_io.h"
 
 namespace tinydiff::tutorial {
 

@@ -5,9 +5,9 @@
 #include <limits>
 
 #include "autograd/autograd.h"
-#include "diffusion/forward_process.h"
-#include "diffusion/objective.h"
-#include "diffusion/toy_data.h"
+#include "diffusion/data/toy_data.h"
+#include "diffusion/process/forward_process.h"
+#include "diffusion/process/objective.h"
 #include "nn/optim.h"
 #include "nn/timestep_embedding.h"
 

@@ -5,7 +5,7 @@
 /// \f$\epsilon_\theta(x_t, t)\f$ is an MLP: the point \f$x_t \in \mathbb{R}^2\f$ concatenated with
 /// a sinusoidal embedding of \f$t\f$ (nn/timestep_embedding.h), three hidden layers with SiLU,
 /// and a linear output of two numbers, the predicted noise. It is trained on two moons
-/// (diffusion/toy_data.h) with DDPM's simple loss
+/// (diffusion/data/toy_data.h) with DDPM's simple loss
 /// \f[ L(\theta) = \mathbb{E}_{x_0, t, \epsilon}\,\lVert \epsilon - \epsilon_\theta(\sqrt{\bar\alpha_t}\,x_0 +
 ///     \sqrt{1-\bar\alpha_t}\,\epsilon,\ t) \rVert^2 \f]
 /// (Ho, Jain & Abbeel 2020, Algorithm 1) and AdamW.
@@ -24,8 +24,8 @@
 #include <functional>
 #include <vector>
 
-#include "diffusion/sampler.h"
-#include "diffusion/schedule.h"
+#include "diffusion/process/schedule.h"
+#include "diffusion/sampling/sampler.h"
 #include "nn/linear.h"
 #include "nn/module.h"
 

@@ -17,7 +17,7 @@ TrainOptions tutorial_train_options(const std::string& dataset, bool quick, cons
   //! [recipe]
   TrainOptions opt;
   opt.dataset = dataset;          // "fashion" or "shapes"
-  opt.config = "micro";           // 76 thousand parameters (diffusion/model_config.h)
+  opt.config = "micro";           // 76 thousand parameters (diffusion/models/model_config.h)
   opt.out_dir = out_dir;          // checkpoint.safetensors, log.jsonl, samples/
   opt.steps = quick ? 20 : 1500;  // total steps; the learning rate decays to 0 at the last one
   opt.batch = quick ? 16 : 64;    // images per step

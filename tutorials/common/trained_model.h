@@ -21,15 +21,16 @@
 #include <string>
 #include <vector>
 
-#include "diffusion/generate.h"
-#include "diffusion/trainer.h"
+#include "diffusion/models/generate.h"
+#include "diffusion/models/trained_model.h"
+#include "diffusion/training/trainer.h"
 #include "tutorials/common/args.h"
 
 namespace tinydiff::tutorial {
 
 /// A model ready to sample, and how it came to be.
 struct TutorialModel {
-  TrainedModel trained;            ///< EMA weights, tokenizer and noise schedule (diffusion/generate.h)
+  TrainedModel trained;            ///< EMA weights, tokenizer and noise schedule (diffusion/models/trained_model.h)
   std::string checkpoint;          ///< the checkpoint file it was loaded from
   std::vector<double> log_steps;   ///< the step of each line of log.jsonl beside the checkpoint (empty: no log)
   std::vector<double> log_losses;  ///< the batch loss of each of those steps

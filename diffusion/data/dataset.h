@@ -1,0 +1,91 @@
+/// \file
+/// \brief `TrainingData`: where a text-to-image trainer gets its (images, captions) batches — Fashion-MNIST or
+/// Shapes.
+///
+/// A training data set hands out batches of images `(B, C, S, S)` in \f$[-1, 1]\f$ with one
+/// caption each. Every random choice (which examples, which caption template, whether to
+/// flip) is drawn from the `Generator` passed in, and from nothing else, so a trainer that
+/// saves that generator's state in its checkpoint replays the exact same batches after a
+/// resume. Batches are drawn independently and uniformly (with replacement): there is no
+/// epoch position to save.
+///
+/// - **"fashion"**: the 60,000 Fashion-MNIST training images (fashion_mnist.h), loaded once,
+///   padded to 32x32, one channel; captions from captions.h (a random template and class word
+///   per example); optional random horizontal flips (off by default: Fashion-MNIST's shoes all
+///   point the same way).
+/// - **"shapes"**: Shapes images (shapes.h) rendered on the fly, three channels, with the
+///   held-out (shape, colour) pairs never shown.
+///
+/// Preparing a batch is cheap next to a training step (a gather of 64 images, or rendering 64
+/// shapes: about a millisecond against hundreds for the step), so it runs on the training
+/// thread between steps, which keeps it trivially deterministic.
+///
+/// `vocabulary_captions()` lists every caption the set can produce; the trainer builds the
+/// tokenizer from it, so the vocabulary does not depend on the seed. `preview_prompts()` are the
+/// fixed prompts of the trainer's sample grids (the ten class prompts; for Shapes a fixed set
+/// including held-out pairs).
+///
+/// Usage:
+/// \code
+///   auto data = make_training_data("fashion");
+///   Generator gen(1);
+///   TrainingBatch b = data->next_batch(gen, 64);   // b.images: (64, 1, 32, 32); b.captions[0]: "a photo of a bag"
+/// \endcode
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "diffusion/data/fashion_mnist.h"
+#include "tensor/tensor.h"
+
+namespace tinydiff {
+
+/// One training batch.
+struct TrainingBatch {
+  Tensor images;                      ///< (B, C, S, S) float32 in [-1, 1]
+  std::vector<std::string> captions;  ///< B captions
+};
+
+/// A source of (image, caption) training batches. See the file comment.
+class TrainingData {
+ public:
+  virtual ~TrainingData() = default;
+  /// The set's name as the command line spells it ("fashion", "shapes").
+  virtual std::string name() const = 0;
+  /// C: 1 (grayscale) or 3 (RGB).
+  virtual int64_t image_channels() const = 0;
+  /// S, the side of the square images.
+  virtual int64_t image_size() const = 0;
+  /// B random examples; every random choice is drawn from `gen`. Throws unless batch > 0.
+  virtual TrainingBatch next_batch(Generator& gen, int64_t batch) const = 0;
+  /// Every caption next_batch can produce, in a fixed order (for Tokenizer::build).
+  virtual std::vector<std::string> vocabulary_captions() const = 0;
+  /// The fixed prompts of the sample grids written during training.
+  virtual std::vector<std::string> preview_prompts() const = 0;
+};
+
+/// Options of make_training_data.
+struct DataOptions {
+  bool flip = false;                           ///< random horizontal flips (probability 1/2)
+  std::string fashion_dir = kFashionMnistDir;  ///< where the Fashion-MNIST IDX files are
+  int64_t fashion_limit = -1;                  ///< > 0: use only the first so many training images
+};
+
+/// The names make_training_data accepts: "fashion", "shapes".
+std::vector<std::string> training_data_names();
+
+/// Image channels of the named set (1 for fashion, 3 for shapes), without loading it; throws
+/// Error listing the names for an unknown one.
+int64_t training_data_channels(const std::string& name);
+
+/// Makes the named data set (loading Fashion-MNIST takes about a second). Throws Error listing
+/// the names for an unknown one, and naming the file when Fashion-MNIST cannot be read.
+std::unique_ptr<TrainingData> make_training_data(const std::string& name, const DataOptions& options = {});
+
+/// Flips images (B, C, H, W) left to right where `flip` (B) is nonzero; returns a new tensor.
+Tensor flip_horizontal_where(const Tensor& images, const Tensor& flip);
+
+}  // namespace tinydiff

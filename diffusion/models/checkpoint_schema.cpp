@@ -1,0 +1,122 @@
+// The checkpoint schema of text-to-image models: file name and metadata keys. See checkpoint_schema.h.
+#include "diffusion/models/checkpoint_schema.h"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "nn/checkpoint.h"
+
+namespace tinydiff {
+
+namespace {
+
+// The metadata keys (see the file overview of checkpoint_schema.h); nn/checkpoint.h adds its own.
+constexpr const char* kModelType = "model_type";
+constexpr const char* kConfig = "config";
+constexpr const char* kTokenizer = "tokenizer";
+constexpr const char* kSchedule = "schedule";
+constexpr const char* kNumTimesteps = "num_timesteps";
+constexpr const char* kPrediction = "prediction";
+constexpr const char* kDataset = "dataset";
+constexpr const char* kStep = "step";
+constexpr const char* kTrainOptions = "train_options";
+constexpr const char* kRngData = "rng.data";
+constexpr const char* kRngNoise = "rng.noise";
+constexpr const char* kRngDropout = "rng.dropout";
+constexpr const char* kNonfiniteSteps = "nonfinite_steps";
+constexpr const char* kElapsedSeconds = "elapsed_seconds";
+constexpr const char* kParameterCount = "parameter_count";
+
+// The value under `key`, or Error "PATH: not a text-to-image <kind> (no 'KEY' metadata)".
+const std::string& required(const std::map<std::string, std::string>& metadata, const std::string& key,
+                            const std::string& path, const char* op, const char* kind) {
+  const auto it = metadata.find(key);
+  TD_CHECK(it != metadata.end(), op, fmt::format("{}: not a text-to-image {} (no '{}' metadata)", path, kind, key));
+  return it->second;
+}
+
+}  // namespace
+
+std::string checkpoint_file(const std::string& out_dir) {
+  return (std::filesystem::path(out_dir) / kCheckpointFileName).string();
+}
+
+std::map<std::string, std::string> checkpoint_metadata(const ModelMetadata& model, const TrainingMetadata& training) {
+  TD_CHECK(model.tokenizer.has_value(), "checkpoint_metadata", "the model metadata has no tokenizer");
+  return {
+      {kModelType, kTextToImageModelType},
+      {kConfig, to_json(model.config)},
+      {kTokenizer, model.tokenizer->to_text()},
+      {kSchedule, model.schedule.name},
+      {kNumTimesteps, std::to_string(model.schedule.num_timesteps)},
+      {kPrediction, prediction_name(model.prediction)},
+      {kDataset, model.dataset},
+      {kStep, std::to_string(model.step)},
+      {kRngData, format_generator_state(training.rng_data)},
+      {kRngNoise, format_generator_state(training.rng_noise)},
+      {kRngDropout, format_generator_state(training.rng_dropout)},
+      {kTrainOptions, training.train_options},
+      {kNonfiniteSteps, std::to_string(training.nonfinite_steps)},
+      {kElapsedSeconds, fmt::format("{}", training.elapsed_seconds)},
+      {kParameterCount, std::to_string(training.parameter_count)},
+  };
+}
+
+ModelMetadata read_model_metadata(const std::map<std::string, std::string>& metadata, const std::string& path,
+                                  const char* op) {
+  const auto get = [&](const char* key) -> const std::string& {
+    return required(metadata, key, path, op, "checkpoint");
+  };
+  const auto get_int = [&](const char* key) {
+    get(key);
+    return metadata_int(metadata, key);
+  };
+  TD_CHECK(get(kCheckpointFormatKey) == kCheckpointFormat, op,
+           fmt::format("{}: checkpoint format '{}' is not the supported '{}'", path, get(kCheckpointFormatKey),
+                       kCheckpointFormat));
+  TD_CHECK(get(kModelType) == kTextToImageModelType, op,
+           fmt::format("{}: holds a '{}' model, not a text-to-image model", path, get(kModelType)));
+  ModelMetadata out;
+  out.config = model_config_from_json(get(kConfig));
+  out.tokenizer.emplace(Tokenizer::from_text(get(kTokenizer)));
+  TD_CHECK(out.tokenizer->max_length() == out.config.max_length && out.tokenizer->vocab_size() <= out.config.vocab_size,
+           op,
+           fmt::format("{}: the tokenizer ({} words, length {}) does not fit the config (vocab {}, length {})", path,
+                       out.tokenizer->vocab_size(), out.tokenizer->max_length(), out.config.vocab_size,
+                       out.config.max_length));
+  ScheduleOptions schedule;
+  schedule.num_timesteps = get_int(kNumTimesteps);
+  out.schedule = make_schedule(get(kSchedule), schedule);
+  out.prediction = parse_prediction(get(kPrediction));
+  out.dataset = get(kDataset);
+  out.step = get_int(kStep);
+  return out;
+}
+
+TrainingMetadata read_training_metadata(const std::map<std::string, std::string>& metadata, const std::string& path,
+                                        const char* op) {
+  const auto get = [&](const char* key) -> const std::string& {
+    return required(metadata, key, path, op, "training checkpoint");
+  };
+  const auto get_int = [&](const char* key) {
+    get(key);
+    return metadata_int(metadata, key);
+  };
+  TrainingMetadata out;
+  out.train_options = get(kTrainOptions);
+  out.rng_data = parse_generator_state(get(kRngData));
+  out.rng_noise = parse_generator_state(get(kRngNoise));
+  out.rng_dropout = parse_generator_state(get(kRngDropout));
+  out.nonfinite_steps = get_int(kNonfiniteSteps);
+  const std::string& elapsed = get(kElapsedSeconds);
+  char* end = nullptr;
+  out.elapsed_seconds = std::strtod(elapsed.c_str(), &end);
+  TD_CHECK(!elapsed.empty() && end == elapsed.c_str() + elapsed.size(), op,
+           fmt::format("{}: metadata '{}' is '{}', not a number of seconds", path, kElapsedSeconds, elapsed));
+  out.parameter_count = get_int(kParameterCount);
+  return out;
+}
+
+}  // namespace tinydiff

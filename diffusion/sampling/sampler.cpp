@@ -1,0 +1,35 @@
+// Sampler dispatch and the shared denoiser call (see sampler.h).
+#include "diffusion/sampling/sampler.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "diffusion/sampling/ddim.h"
+#include "diffusion/sampling/ddpm.h"
+
+namespace tinydiff {
+
+std::vector<std::string> sampler_names() { return {"ddpm", "ddim"}; }
+
+Tensor call_denoiser(const Denoiser& denoiser, const Tensor& x, int64_t t, const char* op) {
+  TD_CHECK(static_cast<bool>(denoiser), op, "the denoiser is empty");
+  const int64_t B = x.size(0);
+  const Tensor tt = Tensor::from_indices(std::vector<int64_t>(static_cast<size_t>(B), t), {B});  // (B) int64
+  Tensor out = denoiser(x, tt);
+  TD_CHECK(out.defined(), op, fmt::format("the denoiser returned an undefined tensor at t = {}", t));
+  TD_CHECK(
+      out.shape() == x.shape() && out.dtype() == x.dtype(), op,
+      fmt::format("the denoiser returned {} {} at t = {} for x_t of {} {}; expected the shape and dtype of x_t",
+                  shape_str(out.shape()), dtype_name(out.dtype()), t, shape_str(x.shape()), dtype_name(x.dtype())));
+  return out;
+}
+
+Tensor sample(const Denoiser& denoiser, const NoiseSchedule& schedule, const Tensor& x_T, Generator& gen,
+              const SamplerOptions& options) {
+  if (options.sampler == "ddpm") return ddpm_sample(denoiser, schedule, x_T, gen, options);
+  if (options.sampler == "ddim") return ddim_sample(denoiser, schedule, x_T, gen, options);
+  throw Error("sample", fmt::format("unknown sampler '{}'; expected one of: {}", options.sampler,
+                                    fmt::join(sampler_names(), ", ")));
+}
+
+}  // namespace tinydiff

@@ -1,0 +1,607 @@
+// The text-to-image trainer. See trainer.h.
+#include "diffusion/training/trainer.h"
+
+#include <fmt/format.h>
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "diffusion/data/image_io.h"
+#include "diffusion/models/checkpoint_schema.h"
+#include "diffusion/models/generate.h"
+#include "diffusion/process/forward_process.h"
+#include "diffusion/process/objective.h"
+#include "diffusion/training/data_parallel.h"
+#include "diffusion/training/train_report.h"
+#include "nn/checkpoint.h"
+#include "nn/clip.h"
+#include "nn/distributed.h"
+#include "nn/lr_schedule.h"
+#include "tensor/process_env.h"
+
+namespace tinydiff {
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+void validate(const TrainOptions& o) {
+  const char* op = "TrainOptions";
+  TD_CHECK(!o.out_dir.empty(), op, "out_dir is empty; name the output folder");
+  TD_CHECK(!o.dataset.empty(), op, "dataset is empty; choose one of: fashion, shapes");
+  TD_CHECK(o.steps >= 0, op, fmt::format("steps must be at least 1 (or 0 for no limit), got {}", o.steps));
+  TD_CHECK(std::isfinite(o.minutes) && o.minutes >= 0, op, fmt::format("minutes must be positive, got {}", o.minutes));
+  TD_CHECK(o.stop_after >= 0, op, fmt::format("stop_after must not be negative, got {}", o.stop_after));
+  TD_CHECK(o.steps > 0 || o.minutes > 0 || o.stop_after > 0, op,
+           "no stopping point: give a number of steps or of minutes");
+  TD_CHECK(o.batch >= 1, op, fmt::format("batch must be at least 1, got {}", o.batch));
+  TD_CHECK(std::isfinite(o.lr) && o.lr > 0, op, fmt::format("lr must be positive, got {}", o.lr));
+  TD_CHECK(o.warmup >= 0, op, fmt::format("warmup must not be negative, got {}", o.warmup));
+  TD_CHECK(o.lr_decay == "auto" || o.lr_decay == "cosine" || o.lr_decay == "constant", op,
+           fmt::format("unknown lr_decay '{}'; choose one of: auto, cosine, constant", o.lr_decay));
+  TD_CHECK(o.lr_decay != "cosine" || o.steps > 0, op,
+           "a cosine decay needs a number of steps to decay over; give steps or use lr_decay 'constant'");
+  TD_CHECK(std::isfinite(o.min_lr) && o.min_lr >= 0 && o.min_lr <= o.lr, op,
+           fmt::format("min_lr must be in [0, lr = {}], got {}", o.lr, o.min_lr));
+  TD_CHECK(std::isfinite(o.weight_decay) && o.weight_decay >= 0, op,
+           fmt::format("weight_decay must not be negative, got {}", o.weight_decay));
+  TD_CHECK(o.ema_decay >= 0 && o.ema_decay < 1, op, fmt::format("ema_decay must be in [0, 1), got {}", o.ema_decay));
+  TD_CHECK(o.caption_dropout >= 0 && o.caption_dropout <= 1, op,
+           fmt::format("caption_dropout must be in [0, 1], got {}", o.caption_dropout));
+  TD_CHECK(std::isfinite(o.grad_clip) && o.grad_clip >= 0, op,
+           fmt::format("grad_clip must not be negative (0 turns clipping off), got {}", o.grad_clip));
+  TD_CHECK(o.checkpoint_every >= 0 && o.sample_every >= 0, op,
+           fmt::format("checkpoint_every and sample_every must not be negative, got {} and {}", o.checkpoint_every,
+                       o.sample_every));
+  TD_CHECK(o.preview_per_prompt >= 1 && o.preview_steps >= 1 && std::isfinite(o.preview_guidance), op,
+           "preview_per_prompt and preview_steps must be at least 1 and preview_guidance finite");
+  TD_CHECK(o.threads >= 0, op, fmt::format("threads must not be negative, got {}", o.threads));
+  TD_CHECK(o.max_nonfinite >= 1, op, fmt::format("max_nonfinite must be at least 1, got {}", o.max_nonfinite));
+}
+
+std::string resolved_lr_decay(const TrainOptions& o) {
+  if (o.lr_decay != "auto") return o.lr_decay;
+  return o.steps > 0 ? "cosine" : "constant";
+}
+
+std::string to_json(const TrainOptions& o) {
+  const nlohmann::json j = {{"dataset", o.dataset},
+                            {"steps", o.steps},
+                            {"minutes", o.minutes},
+                            {"batch", o.batch},
+                            {"config", o.config},
+                            {"seed", o.seed},
+                            {"lr", o.lr},
+                            {"warmup", o.warmup},
+                            {"lr_decay", o.lr_decay},
+                            {"min_lr", o.min_lr},
+                            {"weight_decay", o.weight_decay},
+                            {"ema_decay", o.ema_decay},
+                            {"caption_dropout", o.caption_dropout},
+                            {"grad_clip", o.grad_clip},
+                            {"flip", o.flip},
+                            {"checkpoint_every", o.checkpoint_every},
+                            {"sample_every", o.sample_every},
+                            {"preview_per_prompt", o.preview_per_prompt},
+                            {"preview_steps", o.preview_steps},
+                            {"preview_guidance", o.preview_guidance},
+                            {"max_nonfinite", o.max_nonfinite},
+                            {"schedule", o.schedule},
+                            {"num_timesteps", o.num_timesteps}};
+  return j.dump();
+}
+
+TrainOptions train_options_from_json(const std::string& text) {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  TD_CHECK(!j.is_discarded() && j.is_object(), "train_options_from_json", "the train options are not a JSON object");
+  TrainOptions o;
+  try {
+    const auto read = [&](const char* key, auto& field) {
+      if (j.contains(key)) field = j.at(key).get<std::decay_t<decltype(field)>>();
+    };
+    read("dataset", o.dataset);
+    read("steps", o.steps);
+    read("minutes", o.minutes);
+    read("batch", o.batch);
+    read("config", o.config);
+    read("seed", o.seed);
+    read("lr", o.lr);
+    read("warmup", o.warmup);
+    read("lr_decay", o.lr_decay);
+    read("min_lr", o.min_lr);
+    read("weight_decay", o.weight_decay);
+    read("ema_decay", o.ema_decay);
+    read("caption_dropout", o.caption_dropout);
+    read("grad_clip", o.grad_clip);
+    read("flip", o.flip);
+    read("checkpoint_every", o.checkpoint_every);
+    read("sample_every", o.sample_every);
+    read("preview_per_prompt", o.preview_per_prompt);
+    read("preview_steps", o.preview_steps);
+    read("preview_guidance", o.preview_guidance);
+    read("max_nonfinite", o.max_nonfinite);
+    read("schedule", o.schedule);
+    read("num_timesteps", o.num_timesteps);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("train_options_from_json", fmt::format("mistyped field: {}", e.what()));
+  }
+  return o;
+}
+
+TrainOptions read_checkpoint_train_options(const std::string& path, int64_t* step) {
+  const SafetensorsData data = load_safetensors(path);
+  const char* op = "read_checkpoint_train_options";
+  const ModelMetadata model = read_model_metadata(data.metadata, path, op);
+  TrainOptions o = train_options_from_json(read_training_metadata(data.metadata, path, op).train_options);
+  if (step != nullptr) *step = model.step;
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stop requests
+
+namespace {
+volatile std::sig_atomic_t g_stop_signal = 0;
+std::atomic<bool> g_stop_requested{false};
+
+extern "C" void on_stop_signal(int) {
+  g_stop_signal = 1;
+  static const char msg[] = "\ntinydiff: stopping after this step and saving a checkpoint (signal again to quit now)\n";
+  const ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof(msg) - 1);
+  (void)ignored;
+}
+}  // namespace
+
+void install_stop_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESETHAND;  // a second signal gets the default action
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  // mpirun answers SIGINT/SIGTERM by killing the ranks about a second later (too soon to finish a
+  // step), but forwards SIGUSR1 to every rank as it is.
+  if (world_size() > 1) sigaction(SIGUSR1, &sa, nullptr);
+}
+bool stop_requested() { return g_stop_signal != 0 || g_stop_requested.load(); }
+void request_stop() { g_stop_requested = true; }
+void clear_stop_request() {
+  g_stop_signal = 0;
+  g_stop_requested = false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The trainer
+
+namespace {
+
+// splitmix64 (Steele, Lea & Flood 2014): independent-looking seeds for the streams of one seed.
+uint64_t derive_seed(uint64_t seed, uint64_t stream) {
+  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (stream + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+enum Stream : uint64_t { kInit = 0, kData = 1, kNoise = 2, kDropout = 3, kPreviewNoise = 4, kPreviewSampler = 5 };
+
+std::string group_digits(int64_t n) {
+  std::string s = std::to_string(n), out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i > 0 && (s.size() - i) % 3 == 0) out += ',';
+    out += s[i];
+  }
+  return out;
+}
+
+// Rows [begin, end) of a tensor (B, ...) as a contiguous tensor (the tensor itself for all rows).
+Tensor rows(const Tensor& x, const BatchShard& shard) {
+  if (shard.begin == 0 && shard.end == x.size(0)) return x;
+  return x.slice(0, shard.begin, shard.end).contiguous();
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+bool all_weights_finite(const Module& model, const EMA& ema) {
+  for (const auto& [name, p] : model.named_parameters())
+    if (!all_finite(p.value())) return false;
+  for (const auto& [name, t] : ema.state_tensors())
+    if (!all_finite(t)) return false;
+  return true;
+}
+
+}  // namespace
+
+struct Trainer::State {
+  TrainOptions options;
+  std::unique_ptr<TrainingData> data;
+  ModelConfig config;
+  std::optional<Tokenizer> tokenizer;
+  NoiseSchedule schedule;
+  std::unique_ptr<TextToImageModel> model;
+  std::unique_ptr<AdamW> optimizer;
+  std::unique_ptr<EMA> ema;
+  Generator data_gen, noise_gen, dropout_gen;
+  LrSchedule lr_schedule;
+  int64_t step = 0;
+  int64_t nonfinite_total = 0;
+  double elapsed_before = 0.0;        // training seconds of earlier runs
+  double elapsed_now = 0.0;           // training seconds including this run so far
+  int rank = 0, ranks = 1;            // this process among the data-parallel ranks (nn/distributed.h)
+  bool synced = false;                // synchronize_ranks() has run
+  std::unique_ptr<RankLog> rank_log;  // options.rank_log's file of this rank (data_parallel.h)
+  int64_t allreduce_bytes = 0;
+};
+
+Trainer::Trainer(TrainOptions options, std::unique_ptr<TrainingData> data) : s_(std::make_unique<State>()) {
+  State& s = *s_;
+  validate(options);
+  options.lr_decay = resolved_lr_decay(options);
+  if (options.threads > 0) omp_set_num_threads(options.threads);
+  s.options = options;
+  s.rank = world_rank();
+  s.ranks = world_size();
+  TD_CHECK(options.batch >= s.ranks, "Trainer",
+           fmt::format("batch {} is smaller than the number of ranks ({}); every rank needs at least one example "
+                       "of each batch: give --batch {} or more, or use fewer ranks",
+                       options.batch, s.ranks, s.ranks));
+  const TrainOptions& o = s.options;
+
+  if (data == nullptr) {
+    DataOptions d;
+    d.flip = o.flip;
+    d.fashion_dir = o.fashion_dir;
+    data = make_training_data(o.dataset, d);
+  }
+  TD_CHECK(data->name() == o.dataset, "Trainer",
+           fmt::format("the data set is '{}' but the options name '{}'", data->name(), o.dataset));
+  s.data = std::move(data);
+  s.config = model_config(o.config, s.data->image_channels());
+  TD_CHECK(s.config.image_size == s.data->image_size(), "Trainer",
+           fmt::format("config '{}' makes {}x{} images but the data set has {}x{}", o.config, s.config.image_size,
+                       s.config.image_size, s.data->image_size(), s.data->image_size()));
+  s.tokenizer.emplace(Tokenizer::build(s.data->vocabulary_captions(),
+                                       {.max_length = s.config.max_length, .max_vocab = s.config.vocab_size}));
+  s.schedule = make_schedule(o.schedule, {.num_timesteps = o.num_timesteps});
+
+  Generator init(derive_seed(o.seed, kInit));
+  s.model = std::make_unique<TextToImageModel>(s.config, init);
+  s.optimizer =
+      std::make_unique<AdamW>(s.model->named_parameters(), AdamWOptions{.lr = o.lr, .weight_decay = o.weight_decay});
+  s.ema = std::make_unique<EMA>(s.model->named_parameters(), EMAOptions{.decay = o.ema_decay});
+  s.data_gen = Generator(derive_seed(o.seed, kData));
+  s.noise_gen = Generator(derive_seed(o.seed, kNoise));
+  s.dropout_gen = Generator(derive_seed(o.seed, kDropout));
+  s.lr_schedule = {.lr = o.lr,
+                   .warmup_steps = o.warmup,
+                   .total_steps = std::max(o.steps, o.warmup),
+                   .min_lr = o.min_lr,
+                   .decay = o.lr_decay == "cosine" ? LrDecay::Cosine : LrDecay::Constant};
+
+  const std::string path = checkpoint_path();
+  const bool exists = std::filesystem::exists(path);
+  if (o.resume) {
+    TD_CHECK(exists, "Trainer", fmt::format("there is no checkpoint to resume at '{}'", path));
+    const ModelMetadata stored = read_model_metadata(load_safetensors(path).metadata, path, "Trainer");
+    TD_CHECK(stored.dataset == o.dataset, "Trainer",
+             fmt::format("{} was trained on '{}', not '{}'; resume with the same data set or use another folder", path,
+                         stored.dataset, o.dataset));
+    TD_CHECK(to_json(stored.config) == to_json(s.config), "Trainer",
+             fmt::format("{} holds a model of config '{}', not '{}'; resume with the same config or use another folder",
+                         path, stored.config.name, o.config));
+    TD_CHECK(stored.schedule.name == o.schedule && stored.schedule.num_timesteps == o.num_timesteps, "Trainer",
+             fmt::format("{} was trained with the noise schedule '{}' (T = {})", path, stored.schedule.name,
+                         stored.schedule.num_timesteps));
+    s.tokenizer.emplace(*stored.tokenizer);
+    const TrainingMetadata state =
+        read_training_metadata(load_checkpoint(path, *s.model, s.optimizer.get(), s.ema.get()), path, "Trainer");
+    s.step = stored.step;
+    s.data_gen.set_state(state.rng_data);
+    s.noise_gen.set_state(state.rng_noise);
+    s.dropout_gen.set_state(state.rng_dropout);
+    s.nonfinite_total = state.nonfinite_steps;
+    s.elapsed_before = state.elapsed_seconds;
+  } else {
+    TD_CHECK(!exists, "Trainer",
+             fmt::format("'{}' already holds a checkpoint; resume it or choose another output folder", o.out_dir));
+  }
+  s.elapsed_now = s.elapsed_before;
+
+  std::error_code ec;
+  if (s.rank == 0) {  // only rank 0 writes there
+    std::filesystem::create_directories(std::filesystem::path(o.out_dir) / "samples", ec);
+    TD_CHECK(!ec, "Trainer", fmt::format("cannot create the output folder '{}': {}", o.out_dir, ec.message()));
+  }
+  if (!o.rank_log.empty()) s.rank_log = std::make_unique<RankLog>(o.rank_log, s.rank, s.ranks);
+}
+
+Trainer::~Trainer() = default;
+
+int64_t Trainer::step() const { return s_->step; }
+int Trainer::rank() const { return s_->rank; }
+int Trainer::ranks() const { return s_->ranks; }
+const TrainOptions& Trainer::options() const { return s_->options; }
+TextToImageModel& Trainer::model() { return *s_->model; }
+const AdamW& Trainer::optimizer() const { return *s_->optimizer; }
+const EMA& Trainer::ema() const { return *s_->ema; }
+const Tokenizer& Trainer::tokenizer() const { return *s_->tokenizer; }
+const TrainingData& Trainer::data() const { return *s_->data; }
+std::string Trainer::checkpoint_path() const { return checkpoint_file(s_->options.out_dir); }
+std::string Trainer::log_path() const { return (std::filesystem::path(s_->options.out_dir) / "log.jsonl").string(); }
+
+void Trainer::synchronize_ranks() {
+  State& s = *s_;
+  s.synced = true;
+  if (s.ranks == 1) return;
+  broadcast_parameters(s.model->parameters(), 0);
+  // Everything a step depends on must agree, or the ranks would drift apart (e.g. ranks that
+  // resumed from different files). Weights: bit-identical after the broadcast.
+  const std::string scalars = fmt::format("{} {} {} {} {}", s.step, format_generator_state(s.data_gen.state()),
+                                          format_generator_state(s.noise_gen.state()),
+                                          format_generator_state(s.dropout_gen.state()), to_json(s.options));
+  const uint64_t sum =
+      training_state_checksum(s.model->parameters(), s.optimizer->state_tensors(), s.ema->state_tensors(), scalars);
+  TD_CHECK(all_ranks_equal(sum), "Trainer",
+           fmt::format("the {} ranks do not hold the same training state (options, step, random streams, EMA or "
+                       "AdamW moments) after start-up; every rank must read the same checkpoint and options",
+                       s.ranks));
+}
+
+StepResult Trainer::train_step() {
+  // Record the graph even when the caller is inside a NoGradGuard (e.g. a program that samples
+  // and evaluates under one trains a model on the way).
+  EnableGradGuard enable_grad;
+  State& s = *s_;
+  if (!s.synced) synchronize_ranks();
+  const int64_t B = s.options.batch;
+  // Draws: data (images, caption wording), dropout (which captions), noise (t, epsilon). Every rank
+  // draws the whole global batch, exactly as a single process does, and keeps its shard of rows
+  // below: N ranks see the same examples, timesteps and noise as one, and the streams' states do
+  // not depend on N. (Drawing a batch is cheap next to the step: see dataset.h.)
+  TrainingBatch batch = s.data->next_batch(s.data_gen, B);
+  const int64_t C = s.config.image_channels, S = s.config.image_size;
+  TD_CHECK(batch.images.shape() == Shape({B, C, S, S}) && static_cast<int64_t>(batch.captions.size()) == B,
+           "Trainer::train_step",
+           fmt::format("the data set gave images {} and {} captions; expected ({}, {}, {}, {}) and {}",
+                       shape_str(batch.images.shape()), batch.captions.size(), B, C, S, S, B));
+  const Tensor drop = condition_dropout_mask(s.dropout_gen, B, s.options.caption_dropout);  // (B): 1 = drop
+  const float* dropped = drop.data<float>();
+  for (int64_t i = 0; i < B; ++i)
+    if (dropped[i] != 0.0f) batch.captions[static_cast<size_t>(i)].clear();
+  const Tensor t_all = sample_timesteps(s.noise_gen, B, s.schedule.num_timesteps);  // (B) int64
+  const Tensor noise_all = s.noise_gen.normal(batch.images.shape());                // (B, C, S, S)
+
+  // This rank's rows (all of them with one rank): b of the B examples.
+  const BatchShard shard = batch_shard(B, s.rank, s.ranks);
+  const int64_t b = shard.size();
+  const Tensor x0 = rows(batch.images, shard);  // (b, C, S, S)
+  const Tensor t = rows(t_all, shard);          // (b) int64
+  const Tensor noise = rows(noise_all, shard);  // (b, C, S, S)
+  const std::vector<std::string> captions(batch.captions.begin() + shard.begin, batch.captions.begin() + shard.end);
+  if (s.rank_log) s.rank_log->step(s.step + 1, shard, x0, noise, t, captions);
+  const Tensor x_t = q_sample(x0, t, noise, s.schedule);                // (b, C, S, S)
+  const Tokenizer::Batch tokens = s.tokenizer->encode_batch(captions);  // ids, mask: (b, L)
+
+  s.optimizer->zero_grad();
+  const Variable eps = s.model->forward(Variable(x_t), t, tokens.ids, tokens.mask);  // (b, C, S, S)
+  const Variable loss = diffusion_loss(eps, x0, noise, t, s.schedule, Prediction::Epsilon);
+  loss.backward();
+  const std::vector<Variable> params = s.model->parameters();
+  StepResult r;
+  r.loss = loss.item();
+  if (s.ranks > 1) {
+    // The global batch's mean loss and gradient: shard means weighted by b / B (distributed.h).
+    const double weight = static_cast<double>(b) / static_cast<double>(B);
+    const GradientAllReduce reduced = all_reduce_gradients(params, weight);
+    r.allreduce_seconds = reduced.seconds;
+    s.allreduce_bytes = reduced.bytes;
+    r.loss = all_reduce_sum(weight * r.loss);
+  }
+  r.grad_norm = s.options.grad_clip > 0 ? clip_grad_norm(params, s.options.grad_clip) : grad_norm(params);
+  r.lr = scheduled_lr(s.lr_schedule, s.step);
+  r.skipped = !std::isfinite(r.loss) || !std::isfinite(r.grad_norm);
+  if (s.ranks > 1) r.skipped = all_reduce_any(r.skipped);  // every rank skips, or none
+  if (!r.skipped) {
+    s.optimizer->set_lr(r.lr);
+    s.optimizer->step();
+    s.ema->update();
+  } else {
+    ++s.nonfinite_total;
+  }
+  s.optimizer->zero_grad();
+  r.step = ++s.step;
+  return r;
+}
+
+void Trainer::save_checkpoint() {
+  State& s = *s_;
+  TD_CHECK(all_weights_finite(*s.model, *s.ema), "Trainer::save_checkpoint",
+           fmt::format("the weights at step {} are not all finite; the checkpoint '{}' was not written", s.step,
+                       checkpoint_path()));
+  const ModelMetadata model{.config = s.config,
+                            .tokenizer = *s.tokenizer,
+                            .schedule = s.schedule,
+                            .prediction = Prediction::Epsilon,
+                            .dataset = s.options.dataset,
+                            .step = s.step};
+  const TrainingMetadata training{.train_options = to_json(s.options),
+                                  .rng_data = s.data_gen.state(),
+                                  .rng_noise = s.noise_gen.state(),
+                                  .rng_dropout = s.dropout_gen.state(),
+                                  .nonfinite_steps = s.nonfinite_total,
+                                  .elapsed_seconds = s.elapsed_now,
+                                  .parameter_count = s.model->parameter_count()};
+  ::tinydiff::save_checkpoint(checkpoint_path(), *s.model, s.optimizer.get(), s.ema.get(),
+                              checkpoint_metadata(model, training));
+}
+
+Tensor Trainer::preview_images() {
+  State& s = *s_;
+  const std::vector<std::string> prompts = s.data->preview_prompts();
+  const int64_t k = s.options.preview_per_prompt, P = static_cast<int64_t>(prompts.size());
+  std::vector<std::string> all;  // row j holds sample j of every prompt
+  for (int64_t j = 0; j < k; ++j) all.insert(all.end(), prompts.begin(), prompts.end());
+  Generator noise_gen(derive_seed(s.options.seed, kPreviewNoise));
+  const Tensor x_T = noise_gen.normal({k * P, s.config.image_channels, s.config.image_size, s.config.image_size});
+  Generator sampler_gen(derive_seed(s.options.seed, kPreviewSampler));
+  GenerateOptions g;
+  g.sampler = image_sampler_options(s.options.preview_steps);
+  g.guidance = s.options.preview_guidance;
+  EMASwapGuard use_ema(*s.ema);
+  return generate_images(*s.model, *s.tokenizer, s.schedule, all, x_T, sampler_gen, g);
+}
+
+std::string Trainer::write_preview() {
+  const Tensor images = preview_images();  // (k P, C, S, S)
+  const int64_t columns = static_cast<int64_t>(s_->data->preview_prompts().size());
+  const std::string path =
+      (std::filesystem::path(s_->options.out_dir) / "samples" / fmt::format("step_{:06}.png", s_->step)).string();
+  save_png(path, enlarge(make_grid(images, columns), 2));
+  return path;
+}
+
+TrainResult Trainer::run() {
+  using Clock = std::chrono::steady_clock;
+  State& s = *s_;
+  const TrainOptions& o = s.options;
+  const auto run_start = Clock::now();
+  const auto seconds_since = [](Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  };
+  const bool root = s.rank == 0;  // only rank 0 prints, logs, checkpoints and samples
+  const bool tty = ::isatty(STDOUT_FILENO) != 0;
+  const bool bar = o.progress == ProgressStyle::Bar || (o.progress == ProgressStyle::Auto && tty);
+  TrainProgress progress(root && o.progress != ProgressStyle::None, bar, o.steps, o.minutes * 60.0, s.step);
+  std::optional<TrainLog> log;
+  if (root) log.emplace(log_path(), s.step > 0 ? s.step : -1);  // resumed: drop lines after the checkpoint
+
+  const int64_t params = s.model->parameter_count();
+  progress.message(
+      fmt::format("tinydiff: config '{}', {} parameters (text encoder {}, U-Net {}); data '{}'; "
+                  "vocabulary {} words",
+                  o.config, group_digits(params), group_digits(s.model->text_encoder.parameter_count()),
+                  group_digits(s.model->unet.parameter_count()), o.dataset, s.tokenizer->vocab_size()));
+  progress.message(fmt::format(
+      "batch {}, AdamW lr {} (warm-up {}, {}), EMA {}, caption dropout {}, clip {}, {} threads; output in {}", o.batch,
+      o.lr, o.warmup, o.lr_decay == "cosine" ? fmt::format("cosine to step {}", o.steps) : "then constant", o.ema_decay,
+      o.caption_dropout, o.grad_clip, omp_get_max_threads(), o.out_dir));
+  progress.message("compute: " + compute_summary());
+  if (s.ranks > 1)
+    progress.message(fmt::format("data parallel: {} ranks (MPI), {} to {} examples of each batch per rank", s.ranks,
+                                 o.batch / s.ranks, (o.batch + s.ranks - 1) / s.ranks));
+  if (o.resume) progress.message(fmt::format("resuming from step {} ({})", s.step, checkpoint_path()));
+
+  TrainResult result;
+  result.ranks = s.ranks;
+  double step_time_avg = 0.0;
+  std::vector<double> step_times, allreduce_times;
+  int64_t nonfinite_in_row = 0, last_saved = o.resume ? s.step : -1, last_preview = -1;
+  const auto stop_reason = [&](bool time_up) -> std::string {
+    if (o.steps > 0 && s.step >= o.steps) return fmt::format("reached step {}", o.steps);
+    if (time_up) return fmt::format("used the time budget of {} minutes", o.minutes);
+    if (o.stop_after > 0 && result.steps_this_run >= o.stop_after)
+      return fmt::format("did the {} steps asked for this run", o.stop_after);
+    return "";
+  };
+  // A checkpoint (rank 0) at the same steps on every rank, after checking they still agree.
+  const auto save_checkpoint_of_all_ranks = [&] {
+    if (s.ranks > 1)
+      TD_CHECK(all_ranks_equal(parameter_checksum(s.model->parameters())), "Trainer::run",
+               fmt::format("the weights of the {} ranks differ at step {}: the gradient all-reduce gave them "
+                           "different results; stopping without a checkpoint",
+                           s.ranks, s.step));
+    if (root) save_checkpoint();
+  };
+  std::string reason;
+  for (;;) {
+    // The wall clock and signals differ between ranks: agree on them, so every rank stops at the
+    // same step (a signal to any one rank stops them all).
+    bool time_up = o.minutes > 0 && seconds_since(run_start) >= o.minutes * 60.0;
+    bool interrupt = stop_requested();
+    if (s.ranks > 1) {
+      const std::vector<double> any = all_reduce_sum({time_up ? 1.0 : 0.0, interrupt ? 1.0 : 0.0});
+      time_up = any[0] > 0;
+      interrupt = any[1] > 0;
+    }
+    if (!(reason = stop_reason(time_up)).empty()) break;
+    if (interrupt) {
+      result.interrupted = true;
+      reason = "interrupted";
+      break;
+    }
+    const auto t0 = Clock::now();
+    const StepResult r = train_step();
+    const double dt = seconds_since(t0);
+    ++result.steps_this_run;
+    step_times.push_back(dt);
+    if (s.ranks > 1) allreduce_times.push_back(r.allreduce_seconds);
+    step_time_avg = step_time_avg == 0.0 ? dt : 0.9 * step_time_avg + 0.1 * dt;
+    s.elapsed_now += dt;
+    const double rate = step_time_avg > 0 ? 1.0 / step_time_avg : 0.0;
+    if (log) log->append({r.step, r.loss, r.lr, r.grad_norm, rate, s.elapsed_now, r.skipped});
+    if (r.skipped) {
+      ++nonfinite_in_row;
+      if (root)
+        std::fputs(
+            fmt::format("tinydiff: warning: step {}: non-finite {} ({}); update skipped ({} in a row, {} in all)\n",
+                        r.step, std::isfinite(r.loss) ? "gradient norm" : "loss",
+                        std::isfinite(r.loss) ? r.grad_norm : r.loss, nonfinite_in_row, s.nonfinite_total)
+                .c_str(),
+            stderr);
+      if (nonfinite_in_row >= o.max_nonfinite) {
+        result.diverged = true;
+        reason = fmt::format(
+            "stopped at step {}: {} non-finite steps in a row; the last checkpoint{} is kept; try a lower lr", r.step,
+            nonfinite_in_row, last_saved >= 0 ? fmt::format(" (step {})", last_saved) : std::string());
+        break;
+      }
+    } else {
+      nonfinite_in_row = 0;
+    }
+    progress.update(r.step, r.loss, rate, s.elapsed_now, seconds_since(run_start));
+    if (o.checkpoint_every > 0 && s.step % o.checkpoint_every == 0) {
+      save_checkpoint_of_all_ranks();
+      last_saved = s.step;
+    }
+    if (root && o.sample_every > 0 && s.step % o.sample_every == 0) {
+      progress.message("samples: " + write_preview());
+      last_preview = s.step;
+    }
+  }
+
+  if (!result.diverged) {
+    if (last_saved != s.step) save_checkpoint_of_all_ranks();
+    if (root && !result.interrupted && last_preview != s.step && result.steps_this_run > 0)
+      progress.message("samples: " + write_preview());
+  }
+  result.step_median_seconds = median(step_times);
+  if (s.ranks > 1 && !allreduce_times.empty()) {
+    result.allreduce_median_seconds = median(allreduce_times);
+    result.allreduce_bytes = s.allreduce_bytes;
+    progress.message(fmt::format(
+        "all-reduce: median {:.2f} ms per step ({:.1f}% of the median step of {:.1f} ms), {:.2f} MB of gradients",
+        1e3 * result.allreduce_median_seconds, 100.0 * result.allreduce_median_seconds / result.step_median_seconds,
+        1e3 * result.step_median_seconds, result.allreduce_bytes / 1e6));
+  }
+  if (s.rank_log) s.rank_log->end(s.step, parameter_checksum(s.model->parameters()));
+  if (result.steps_this_run > 0) progress.finish();
+  result.step = s.step;
+  result.nonfinite_steps = s.nonfinite_total;
+  result.seconds = seconds_since(run_start);
+  result.message = result.interrupted ? fmt::format("interrupted at step {}; checkpoint saved", s.step) : reason;
+  return result;
+}
+
+}  // namespace tinydiff
