@@ -71,10 +71,11 @@ void run_info(const std::string& path) {
                      format_duration(t.elapsed_seconds), t.nonfinite_steps);
   out += fmt::format(
       "options      batch {}, seed {}, lr {} (warm-up {}, {}), weight decay {}, EMA {}, caption dropout "
-      "{}, clip {}{}\n",
+      "{}, clip {}{}, loss weight {}\n",
       o.batch, o.seed, o.lr, o.warmup,
       o.lr_decay == "cosine" ? fmt::format("cosine to step {}", o.steps) : std::string("constant"), o.weight_decay,
-      o.ema_decay, o.caption_dropout, o.grad_clip, o.flip ? ", flips" : "");
+      o.ema_decay, o.caption_dropout, o.grad_clip, o.flip ? ", flips" : "",
+      o.loss_weight == "min-snr" ? fmt::format("min-snr (gamma {})", kMinSnrGamma) : o.loss_weight);
   const auto& vocab = m.tokenizer->vocab();
   out += fmt::format("vocabulary   {} tokens, prompts up to {} words: {}\n", vocab.size(),
                      m.tokenizer->max_length() - 1, fmt::join(vocab, " "));

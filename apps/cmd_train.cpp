@@ -5,10 +5,13 @@
 #include <exception>
 #include <filesystem>
 #include <memory>
+#include <type_traits>
+#include <variant>
 
 #include "apps/cli_errors.h"
 #include "apps/commands.h"
 #include "apps/output_dir.h"
+#include "apps/signals.h"
 #include "diffusion/data/dataset.h"
 #include "diffusion/models/checkpoint_schema.h"
 #include "diffusion/models/model_config.h"
@@ -35,6 +38,8 @@ struct Override {
   std::string stored, given;
 };
 
+// The checks of the command line beyond the option table's ranges and choices: a flag given must
+// ask for something (--steps 0 is the "no limit" default, not a request), upper limits, names.
 void check_args(const TrainArgs& a, const CLI::App& sub) {
   const TrainOptions& o = a.options;
   const auto usage = [](const std::string& problem, const std::string& hint) {
@@ -51,8 +56,11 @@ void check_args(const TrainArgs& a, const CLI::App& sub) {
     usage(fmt::format("--minutes must be positive, got {}", o.minutes), "give the training time, e.g. --minutes 5");
   if (sub.count("--stop-after") && o.stop_after < 1)
     usage(fmt::format("--stop-after must be at least 1, got {}", o.stop_after), "give a number of steps");
-  if (o.batch < 1) usage(fmt::format("--batch must be at least 1, got {}", o.batch), "the default is 64");
-  if (o.threads < 0) usage(fmt::format("--threads must not be negative, got {}", o.threads), "0 uses every core");
+  for (const TrainOption& row : train_option_table()) {
+    if (row.flag == nullptr || sub.count(row.flag) == 0) continue;
+    const std::string problem = option_problem(o, row, true);
+    if (!problem.empty()) usage(problem, fmt::format("{} ('{}' in checkpoints): {}", row.flag, row.name, row.help));
+  }
   if (a.progress != "auto" && a.progress != "bar" && a.progress != "lines" && a.progress != "none")
     usage(fmt::format("unknown --progress '{}'", a.progress), "choose one of: auto, bar, lines, none");
   bool known = false;
@@ -91,6 +99,11 @@ TrainOptions resume_options(const TrainArgs& a, const CLI::App& sub, const std::
     throw CliError(kExitUsage,
                    fmt::format("'{}' holds a model of config '{}', not '{}'", checkpoint, stored.config, g.config),
                    fmt::format("drop --config, or use another --out for a new '{}' run", g.config));
+  if (given("--prediction") && training_prediction(g) != training_prediction(stored))
+    throw CliError(
+        kExitUsage,
+        fmt::format("'{}' holds a model trained to predict {}, not {}", checkpoint, stored.prediction, g.prediction),
+        fmt::format("drop --prediction, or use another --out for a new '{}' run", g.prediction));
   TrainOptions o = stored;
   o.out_dir = g.out_dir;
   o.resume = true;
@@ -125,6 +138,7 @@ TrainOptions resume_options(const TrainArgs& a, const CLI::App& sub, const std::
   take("--ema", o.ema_decay, g.ema_decay);
   take("--caption-dropout", o.caption_dropout, g.caption_dropout);
   take("--grad-clip", o.grad_clip, g.grad_clip);
+  take("--loss-weight", o.loss_weight, g.loss_weight);
   take("--flip", o.flip, g.flip);
   if (o.steps > 0 && o.steps <= step && o.minutes == 0 && o.stop_after == 0) {
     if (world_rank() == 0)
@@ -258,7 +272,7 @@ void run_train(const TrainArgs& args, const CLI::App& sub) {
   install_stop_signal_handlers();
   TrainResult r;
   try {
-    r = trainer->run();
+    r = trainer->run(stop_requested);
   } catch (const std::exception& e) {
     if (ranks > 1) {
       // Possibly this rank alone (rank 0 writing a checkpoint): the others cannot be told, so end them all.
@@ -300,42 +314,25 @@ void add_train_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("train", "Train a text-to-image model (text encoder + U-Net) from scratch");
   auto args = std::make_shared<TrainArgs>();
   TrainOptions& o = args->options;
-  sub->add_option("--dataset", o.dataset, "Training data: fashion (Fashion-MNIST) or shapes")->capture_default_str();
-  sub->add_option("--out", o.out_dir, "Output folder: checkpoint.safetensors, log.jsonl, samples/")->required();
-  sub->add_option("--minutes", o.minutes, "Train for this many minutes of wall time (this run)");
-  sub->add_option("--steps", o.steps, "Total number of steps to reach (with --resume: continue up to it)");
-  sub->add_option("--stop-after", o.stop_after,
-                  "Stop this run after this many steps (the schedule still uses --steps)");
-  sub->add_option("--batch", o.batch, "Images per step")->capture_default_str();
-  sub->add_option("--config", o.config, "Model size: tiny (1.29M parameters), small, micro")->capture_default_str();
-  sub->add_option("--seed", o.seed, "Seed of the initial weights and of the random streams")
-      ->capture_default_str()
-      ->check(non_negative_integer());
-  sub->add_option("--lr", o.lr, "Peak learning rate of AdamW")->capture_default_str();
-  sub->add_option("--warmup", o.warmup, "Linear warm-up steps")->capture_default_str();
-  sub->add_option("--lr-decay", o.lr_decay, "After the warm-up: cosine, constant, auto (cosine with --steps)")
-      ->capture_default_str();
-  sub->add_option("--min-lr", o.min_lr, "Final learning rate of the cosine decay")->capture_default_str();
-  sub->add_option("--weight-decay", o.weight_decay, "AdamW weight decay")->capture_default_str();
-  sub->add_option("--ema", o.ema_decay, "Decay of the EMA weights used for sampling")->capture_default_str();
-  sub->add_option("--caption-dropout", o.caption_dropout, "Probability of training on the empty prompt")
-      ->capture_default_str();
-  sub->add_option("--grad-clip", o.grad_clip, "Maximum gradient norm (0: no clipping)")->capture_default_str();
-  sub->add_flag("--flip", o.flip, "Random horizontal flips of the training images");
-  sub->add_option("--checkpoint-every", o.checkpoint_every, "Steps between checkpoints (0: only at the end)")
-      ->capture_default_str();
-  sub->add_option("--sample-every", o.sample_every, "Steps between sample grids (0: only at the end)")
-      ->capture_default_str();
-  sub->add_flag("--resume", o.resume, "Continue the run in --out from its checkpoint");
-  sub->add_option("--threads", o.threads, "Threads (0: every core)")->capture_default_str();
-  sub->add_option("--max-nonfinite", o.max_nonfinite, "Stop after this many non-finite losses in a row")
-      ->capture_default_str();
+  // One flag per row of the option table (train_options.h), in its order.
+  for (const TrainOption& row : train_option_table()) {
+    if (row.flag == nullptr) continue;
+    std::visit(
+        [&](auto member) {
+          using T = std::decay_t<decltype(o.*member)>;
+          if constexpr (std::is_same_v<T, bool>) {
+            sub->add_flag(row.flag, o.*member, row.help);
+          } else {
+            CLI::Option* flag = sub->add_option(row.flag, o.*member, row.help);
+            if (row.show_default) flag->capture_default_str();
+            if constexpr (std::is_same_v<T, uint64_t>) flag->check(non_negative_integer());
+          }
+        },
+        row.member);
+  }
+  sub->get_option("--out")->required();
+  sub->get_option("--rank-log")->type_name("DIR");
   sub->add_option("--progress", args->progress, "Progress display: auto, bar, lines, none")->capture_default_str();
-  sub->add_option("--data-dir", o.fashion_dir, "Folder of the Fashion-MNIST IDX files")->capture_default_str();
-  sub->add_option("--rank-log", o.rank_log,
-                  "Debugging several ranks (MPI): each rank writes its rows, timesteps and example hashes of every "
-                  "step and its final parameter checksum to DIR/rank<R>.jsonl")
-      ->type_name("DIR");
   sub->callback([args, sub] { run_train(*args, *sub); });
 }
 

@@ -19,6 +19,27 @@ Tensor text_tensor(const std::string& text) {
 }
 }  // namespace
 
+GradientSync::GradientSync(int rank, int ranks) : rank_(rank), ranks_(ranks) {}
+
+BatchShard GradientSync::shard(int64_t batch) const { return batch_shard(batch, rank_, ranks_); }
+
+double GradientSync::average(const std::vector<Variable>& params, double loss, int64_t rows, int64_t batch) {
+  if (ranks_ == 1) return loss;
+  // The global batch's mean loss and gradient: shard means weighted by b / B (distributed.h).
+  const double weight = static_cast<double>(rows) / static_cast<double>(batch);
+  const GradientAllReduce reduced = all_reduce_gradients(params, weight);
+  last_seconds_ = reduced.seconds;
+  bytes_ = reduced.bytes;
+  return all_reduce_sum(weight * loss);
+}
+
+bool GradientSync::any(bool flag) const { return ranks_ > 1 ? all_reduce_any(flag) : flag; }
+
+Tensor shard_rows(const Tensor& x, const BatchShard& shard) {
+  if (shard.begin == 0 && shard.end == x.size(0)) return x;
+  return x.slice(0, shard.begin, shard.end).contiguous();
+}
+
 RankLog::RankLog(const std::string& dir, int rank, int ranks) : rank_(rank), ranks_(ranks) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);

@@ -1,7 +1,12 @@
 /// \file
-/// \brief Helpers of the trainer's data-parallel mode (several MPI ranks, nn/distributed.h): `RankLog`, the
-/// per-rank debugging log of `TrainOptions::rank_log`, and `training_state_checksum`, which ranks compare at
-/// start-up.
+/// \brief The trainer's data-parallel mode (several MPI ranks, nn/distributed.h): `GradientSync`, the one
+/// hook a training step calls to share its work among the ranks, `RankLog`, the per-rank debugging log of
+/// `TrainOptions::rank_log`, and `training_state_checksum`, which ranks compare at start-up.
+///
+/// `GradientSync` gives each rank its contiguous shard of the global batch of \f$B\f$ rows
+/// (`batch_shard`), and after the backward pass replaces every gradient and the loss by their means
+/// over the global batch: the shard means weighted by \f$b_r/B\f$, summed by one `MPI_Allreduce`.
+/// With one rank the shard is the whole batch and `average` returns the loss untouched.
 ///
 /// `RankLog` appends to `<dir>/rank<R>.jsonl` one JSON line per step,
 ///
@@ -15,6 +20,10 @@
 ///
 /// Usage:
 /// \code
+///   GradientSync sync(world_rank(), world_size());
+///   const BatchShard shard = sync.shard(B);                 // train on rows [shard.begin, shard.end)
+///   loss.backward();
+///   const double global_loss = sync.average(params, loss.item(), shard.size(), B);
 ///   RankLog log("runs/x/ranks", world_rank(), world_size());
 ///   log.step(step, shard, x0, noise, t, captions);          // x0, noise: (b, C, S, S); t: (b)
 ///   log.end(step, parameter_checksum(model.parameters()));
@@ -30,6 +39,37 @@
 #include "nn/safetensors.h"
 
 namespace tinydiff {
+
+/// Shares a training step among the ranks (see the file comment); with one rank it does nothing.
+class GradientSync {
+ public:
+  /// This process is `rank` of `ranks` (world_rank(), world_size()).
+  explicit GradientSync(int rank = 0, int ranks = 1);
+  /// This process's rank.
+  int rank() const { return rank_; }
+  /// Number of ranks training together.
+  int ranks() const { return ranks_; }
+  /// This rank's rows [begin, end) of a global batch of `batch` rows.
+  BatchShard shard(int64_t batch) const;
+  /// Replaces every gradient of `params` by the global batch's mean gradient and returns the global
+  /// mean loss, given this rank's mean `loss` over its `rows` of the `batch` rows. Collective; with
+  /// one rank it returns `loss` and leaves the gradients alone.
+  double average(const std::vector<Variable>& params, double loss, int64_t rows, int64_t batch);
+  /// True on every rank when `flag` is true on any (e.g. a non-finite loss: every rank skips the step).
+  bool any(bool flag) const;
+  /// Seconds of the last gradient all-reduce (0 with one rank).
+  double last_seconds() const { return last_seconds_; }
+  /// Size of the all-reduced gradient buffer (0 with one rank or before the first all-reduce).
+  int64_t bytes() const { return bytes_; }
+
+ private:
+  int rank_, ranks_;
+  double last_seconds_ = 0.0;
+  int64_t bytes_ = 0;
+};
+
+/// Rows [begin, end) of a tensor (B, ...) as a contiguous tensor (the tensor itself for all rows).
+Tensor shard_rows(const Tensor& x, const BatchShard& shard);
 
 /// One rank's debugging log (see the file comment).
 class RankLog {

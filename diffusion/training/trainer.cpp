@@ -6,21 +6,16 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <filesystem>
-#include <map>
-#include <nlohmann/json.hpp>
 #include <optional>
 
-#include "diffusion/data/image_io.h"
 #include "diffusion/models/checkpoint_schema.h"
-#include "diffusion/models/generate.h"
 #include "diffusion/process/forward_process.h"
 #include "diffusion/process/objective.h"
 #include "diffusion/training/data_parallel.h"
+#include "diffusion/training/preview.h"
 #include "diffusion/training/train_report.h"
 #include "nn/checkpoint.h"
 #include "nn/clip.h"
@@ -30,112 +25,6 @@
 
 namespace tinydiff {
 
-// ---------------------------------------------------------------------------------------------
-// Options
-
-void validate(const TrainOptions& o) {
-  const char* op = "TrainOptions";
-  TD_CHECK(!o.out_dir.empty(), op, "out_dir is empty; name the output folder");
-  TD_CHECK(!o.dataset.empty(), op, "dataset is empty; choose one of: fashion, shapes");
-  TD_CHECK(o.steps >= 0, op, fmt::format("steps must be at least 1 (or 0 for no limit), got {}", o.steps));
-  TD_CHECK(std::isfinite(o.minutes) && o.minutes >= 0, op, fmt::format("minutes must be positive, got {}", o.minutes));
-  TD_CHECK(o.stop_after >= 0, op, fmt::format("stop_after must not be negative, got {}", o.stop_after));
-  TD_CHECK(o.steps > 0 || o.minutes > 0 || o.stop_after > 0, op,
-           "no stopping point: give a number of steps or of minutes");
-  TD_CHECK(o.batch >= 1, op, fmt::format("batch must be at least 1, got {}", o.batch));
-  TD_CHECK(std::isfinite(o.lr) && o.lr > 0, op, fmt::format("lr must be positive, got {}", o.lr));
-  TD_CHECK(o.warmup >= 0, op, fmt::format("warmup must not be negative, got {}", o.warmup));
-  TD_CHECK(o.lr_decay == "auto" || o.lr_decay == "cosine" || o.lr_decay == "constant", op,
-           fmt::format("unknown lr_decay '{}'; choose one of: auto, cosine, constant", o.lr_decay));
-  TD_CHECK(o.lr_decay != "cosine" || o.steps > 0, op,
-           "a cosine decay needs a number of steps to decay over; give steps or use lr_decay 'constant'");
-  TD_CHECK(std::isfinite(o.min_lr) && o.min_lr >= 0 && o.min_lr <= o.lr, op,
-           fmt::format("min_lr must be in [0, lr = {}], got {}", o.lr, o.min_lr));
-  TD_CHECK(std::isfinite(o.weight_decay) && o.weight_decay >= 0, op,
-           fmt::format("weight_decay must not be negative, got {}", o.weight_decay));
-  TD_CHECK(o.ema_decay >= 0 && o.ema_decay < 1, op, fmt::format("ema_decay must be in [0, 1), got {}", o.ema_decay));
-  TD_CHECK(o.caption_dropout >= 0 && o.caption_dropout <= 1, op,
-           fmt::format("caption_dropout must be in [0, 1], got {}", o.caption_dropout));
-  TD_CHECK(std::isfinite(o.grad_clip) && o.grad_clip >= 0, op,
-           fmt::format("grad_clip must not be negative (0 turns clipping off), got {}", o.grad_clip));
-  TD_CHECK(o.checkpoint_every >= 0 && o.sample_every >= 0, op,
-           fmt::format("checkpoint_every and sample_every must not be negative, got {} and {}", o.checkpoint_every,
-                       o.sample_every));
-  TD_CHECK(o.preview_per_prompt >= 1 && o.preview_steps >= 1 && std::isfinite(o.preview_guidance), op,
-           "preview_per_prompt and preview_steps must be at least 1 and preview_guidance finite");
-  TD_CHECK(o.threads >= 0, op, fmt::format("threads must not be negative, got {}", o.threads));
-  TD_CHECK(o.max_nonfinite >= 1, op, fmt::format("max_nonfinite must be at least 1, got {}", o.max_nonfinite));
-}
-
-std::string resolved_lr_decay(const TrainOptions& o) {
-  if (o.lr_decay != "auto") return o.lr_decay;
-  return o.steps > 0 ? "cosine" : "constant";
-}
-
-std::string to_json(const TrainOptions& o) {
-  const nlohmann::json j = {{"dataset", o.dataset},
-                            {"steps", o.steps},
-                            {"minutes", o.minutes},
-                            {"batch", o.batch},
-                            {"config", o.config},
-                            {"seed", o.seed},
-                            {"lr", o.lr},
-                            {"warmup", o.warmup},
-                            {"lr_decay", o.lr_decay},
-                            {"min_lr", o.min_lr},
-                            {"weight_decay", o.weight_decay},
-                            {"ema_decay", o.ema_decay},
-                            {"caption_dropout", o.caption_dropout},
-                            {"grad_clip", o.grad_clip},
-                            {"flip", o.flip},
-                            {"checkpoint_every", o.checkpoint_every},
-                            {"sample_every", o.sample_every},
-                            {"preview_per_prompt", o.preview_per_prompt},
-                            {"preview_steps", o.preview_steps},
-                            {"preview_guidance", o.preview_guidance},
-                            {"max_nonfinite", o.max_nonfinite},
-                            {"schedule", o.schedule},
-                            {"num_timesteps", o.num_timesteps}};
-  return j.dump();
-}
-
-TrainOptions train_options_from_json(const std::string& text) {
-  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  TD_CHECK(!j.is_discarded() && j.is_object(), "train_options_from_json", "the train options are not a JSON object");
-  TrainOptions o;
-  try {
-    const auto read = [&](const char* key, auto& field) {
-      if (j.contains(key)) field = j.at(key).get<std::decay_t<decltype(field)>>();
-    };
-    read("dataset", o.dataset);
-    read("steps", o.steps);
-    read("minutes", o.minutes);
-    read("batch", o.batch);
-    read("config", o.config);
-    read("seed", o.seed);
-    read("lr", o.lr);
-    read("warmup", o.warmup);
-    read("lr_decay", o.lr_decay);
-    read("min_lr", o.min_lr);
-    read("weight_decay", o.weight_decay);
-    read("ema_decay", o.ema_decay);
-    read("caption_dropout", o.caption_dropout);
-    read("grad_clip", o.grad_clip);
-    read("flip", o.flip);
-    read("checkpoint_every", o.checkpoint_every);
-    read("sample_every", o.sample_every);
-    read("preview_per_prompt", o.preview_per_prompt);
-    read("preview_steps", o.preview_steps);
-    read("preview_guidance", o.preview_guidance);
-    read("max_nonfinite", o.max_nonfinite);
-    read("schedule", o.schedule);
-    read("num_timesteps", o.num_timesteps);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error("train_options_from_json", fmt::format("mistyped field: {}", e.what()));
-  }
-  return o;
-}
-
 TrainOptions read_checkpoint_train_options(const std::string& path, int64_t* step) {
   const SafetensorsData data = load_safetensors(path);
   const char* op = "read_checkpoint_train_options";
@@ -143,39 +32,6 @@ TrainOptions read_checkpoint_train_options(const std::string& path, int64_t* ste
   TrainOptions o = train_options_from_json(read_training_metadata(data.metadata, path, op).train_options);
   if (step != nullptr) *step = model.step;
   return o;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Stop requests
-
-namespace {
-volatile std::sig_atomic_t g_stop_signal = 0;
-std::atomic<bool> g_stop_requested{false};
-
-extern "C" void on_stop_signal(int) {
-  g_stop_signal = 1;
-  static const char msg[] = "\ntinydiff: stopping after this step and saving a checkpoint (signal again to quit now)\n";
-  const ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof(msg) - 1);
-  (void)ignored;
-}
-}  // namespace
-
-void install_stop_signal_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESETHAND;  // a second signal gets the default action
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  // mpirun answers SIGINT/SIGTERM by killing the ranks about a second later (too soon to finish a
-  // step), but forwards SIGUSR1 to every rank as it is.
-  if (world_size() > 1) sigaction(SIGUSR1, &sa, nullptr);
-}
-bool stop_requested() { return g_stop_signal != 0 || g_stop_requested.load(); }
-void request_stop() { g_stop_requested = true; }
-void clear_stop_request() {
-  g_stop_signal = 0;
-  g_stop_requested = false;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -199,12 +55,6 @@ std::string group_digits(int64_t n) {
     out += s[i];
   }
   return out;
-}
-
-// Rows [begin, end) of a tensor (B, ...) as a contiguous tensor (the tensor itself for all rows).
-Tensor rows(const Tensor& x, const BatchShard& shard) {
-  if (shard.begin == 0 && shard.end == x.size(0)) return x;
-  return x.slice(0, shard.begin, shard.end).contiguous();
 }
 
 double median(std::vector<double> v) {
@@ -233,6 +83,8 @@ struct Trainer::State {
   std::unique_ptr<TextToImageModel> model;
   std::unique_ptr<AdamW> optimizer;
   std::unique_ptr<EMA> ema;
+  Prediction prediction = Prediction::Epsilon;  // what the network learns to predict
+  double min_snr_gamma = 0.0;                   // of diffusion_loss: 0 = unweighted
   Generator data_gen, noise_gen, dropout_gen;
   LrSchedule lr_schedule;
   int64_t step = 0;
@@ -240,9 +92,17 @@ struct Trainer::State {
   double elapsed_before = 0.0;        // training seconds of earlier runs
   double elapsed_now = 0.0;           // training seconds including this run so far
   int rank = 0, ranks = 1;            // this process among the data-parallel ranks (nn/distributed.h)
+  GradientSync sync;                  // shares each step among the ranks (data_parallel.h)
   bool synced = false;                // synchronize_ranks() has run
   std::unique_ptr<RankLog> rank_log;  // options.rank_log's file of this rank (data_parallel.h)
-  int64_t allreduce_bytes = 0;
+};
+
+// This rank's examples of one step: its rows of the global batch with their timesteps and noise.
+struct Trainer::StepExamples {
+  Tensor x0;                          // (b, C, S, S) clean images
+  Tensor t;                           // (b) int64 timesteps
+  Tensor noise;                       // (b, C, S, S) epsilon
+  std::vector<std::string> captions;  // b captions, "" where dropped
 };
 
 Trainer::Trainer(TrainOptions options, std::unique_ptr<TrainingData> data) : s_(std::make_unique<State>()) {
@@ -253,6 +113,9 @@ Trainer::Trainer(TrainOptions options, std::unique_ptr<TrainingData> data) : s_(
   s.options = options;
   s.rank = world_rank();
   s.ranks = world_size();
+  s.sync = GradientSync(s.rank, s.ranks);
+  s.prediction = training_prediction(options);
+  s.min_snr_gamma = min_snr_gamma(options);
   TD_CHECK(options.batch >= s.ranks, "Trainer",
            fmt::format("batch {} is smaller than the number of ranks ({}); every rank needs at least one example "
                        "of each batch: give --batch {} or more, or use fewer ranks",
@@ -304,6 +167,10 @@ Trainer::Trainer(TrainOptions options, std::unique_ptr<TrainingData> data) : s_(
     TD_CHECK(stored.schedule.name == o.schedule && stored.schedule.num_timesteps == o.num_timesteps, "Trainer",
              fmt::format("{} was trained with the noise schedule '{}' (T = {})", path, stored.schedule.name,
                          stored.schedule.num_timesteps));
+    TD_CHECK(stored.prediction == s.prediction, "Trainer",
+             fmt::format("{} holds a model that predicts {}, not {}; resume with the same prediction or use another "
+                         "folder",
+                         path, prediction_name(stored.prediction), prediction_name(s.prediction)));
     s.tokenizer.emplace(*stored.tokenizer);
     const TrainingMetadata state =
         read_training_metadata(load_checkpoint(path, *s.model, s.optimizer.get(), s.ema.get()), path, "Trainer");
@@ -332,6 +199,7 @@ Trainer::~Trainer() = default;
 int64_t Trainer::step() const { return s_->step; }
 int Trainer::rank() const { return s_->rank; }
 int Trainer::ranks() const { return s_->ranks; }
+Prediction Trainer::prediction() const { return s_->prediction; }
 const TrainOptions& Trainer::options() const { return s_->options; }
 TextToImageModel& Trainer::model() { return *s_->model; }
 const AdamW& Trainer::optimizer() const { return *s_->optimizer; }
@@ -359,18 +227,14 @@ void Trainer::synchronize_ranks() {
                        s.ranks));
 }
 
-StepResult Trainer::train_step() {
-  // Record the graph even when the caller is inside a NoGradGuard (e.g. a program that samples
-  // and evaluates under one trains a model on the way).
-  EnableGradGuard enable_grad;
+// Draws one step's examples. Every rank draws the whole global batch from the shared streams,
+// exactly as a single process does, and keeps its shard of rows: N ranks see the same examples,
+// timesteps and noise as one, and the streams' states do not depend on N. (Drawing a batch is
+// cheap next to the step: see dataset.h.)
+Trainer::StepExamples Trainer::draw_examples() {
   State& s = *s_;
-  if (!s.synced) synchronize_ranks();
   const int64_t B = s.options.batch;
-  // Draws: data (images, caption wording), dropout (which captions), noise (t, epsilon). Every rank
-  // draws the whole global batch, exactly as a single process does, and keeps its shard of rows
-  // below: N ranks see the same examples, timesteps and noise as one, and the streams' states do
-  // not depend on N. (Drawing a batch is cheap next to the step: see dataset.h.)
-  TrainingBatch batch = s.data->next_batch(s.data_gen, B);
+  TrainingBatch batch = s.data->next_batch(s.data_gen, B);  // data stream: images, caption wording
   const int64_t C = s.config.image_channels, S = s.config.image_size;
   TD_CHECK(batch.images.shape() == Shape({B, C, S, S}) && static_cast<int64_t>(batch.captions.size()) == B,
            "Trainer::train_step",
@@ -383,36 +247,37 @@ StepResult Trainer::train_step() {
   const Tensor t_all = sample_timesteps(s.noise_gen, B, s.schedule.num_timesteps);  // (B) int64
   const Tensor noise_all = s.noise_gen.normal(batch.images.shape());                // (B, C, S, S)
 
-  // This rank's rows (all of them with one rank): b of the B examples.
-  const BatchShard shard = batch_shard(B, s.rank, s.ranks);
-  const int64_t b = shard.size();
-  const Tensor x0 = rows(batch.images, shard);  // (b, C, S, S)
-  const Tensor t = rows(t_all, shard);          // (b) int64
-  const Tensor noise = rows(noise_all, shard);  // (b, C, S, S)
-  const std::vector<std::string> captions(batch.captions.begin() + shard.begin, batch.captions.begin() + shard.end);
-  if (s.rank_log) s.rank_log->step(s.step + 1, shard, x0, noise, t, captions);
-  const Tensor x_t = q_sample(x0, t, noise, s.schedule);                // (b, C, S, S)
-  const Tokenizer::Batch tokens = s.tokenizer->encode_batch(captions);  // ids, mask: (b, L)
+  const BatchShard shard = s.sync.shard(B);  // this rank's rows (all of them with one rank)
+  StepExamples e{
+      .x0 = shard_rows(batch.images, shard),
+      .t = shard_rows(t_all, shard),
+      .noise = shard_rows(noise_all, shard),
+      .captions = std::vector<std::string>(batch.captions.begin() + shard.begin, batch.captions.begin() + shard.end)};
+  if (s.rank_log) s.rank_log->step(s.step + 1, shard, e.x0, e.noise, e.t, e.captions);
+  return e;
+}
 
+StepResult Trainer::train_step() {
+  // Record the graph even when the caller is inside a NoGradGuard (e.g. a program that samples
+  // and evaluates under one trains a model on the way).
+  EnableGradGuard enable_grad;
+  State& s = *s_;
+  if (!s.synced) synchronize_ranks();
+  const StepExamples e = draw_examples();  // x0, t ~ U{0..T-1}, eps ~ N(0, I), captions: b rows
+
+  const Tensor x_t = q_sample(e.x0, e.t, e.noise, s.schedule);            // (b, C, S, S)
+  const Tokenizer::Batch tokens = s.tokenizer->encode_batch(e.captions);  // ids, mask: (b, L)
   s.optimizer->zero_grad();
-  const Variable eps = s.model->forward(Variable(x_t), t, tokens.ids, tokens.mask);  // (b, C, S, S)
-  const Variable loss = diffusion_loss(eps, x0, noise, t, s.schedule, Prediction::Epsilon);
+  const Variable out = s.model->forward(Variable(x_t), e.t, tokens.ids, tokens.mask);  // (b, C, S, S)
+  const Variable loss = diffusion_loss(out, e.x0, e.noise, e.t, s.schedule, s.prediction, s.min_snr_gamma);
   loss.backward();
   const std::vector<Variable> params = s.model->parameters();
   StepResult r;
-  r.loss = loss.item();
-  if (s.ranks > 1) {
-    // The global batch's mean loss and gradient: shard means weighted by b / B (distributed.h).
-    const double weight = static_cast<double>(b) / static_cast<double>(B);
-    const GradientAllReduce reduced = all_reduce_gradients(params, weight);
-    r.allreduce_seconds = reduced.seconds;
-    s.allreduce_bytes = reduced.bytes;
-    r.loss = all_reduce_sum(weight * r.loss);
-  }
+  r.loss = s.sync.average(params, loss.item(), e.x0.size(0), s.options.batch);  // over the ranks
+  r.allreduce_seconds = s.sync.last_seconds();
   r.grad_norm = s.options.grad_clip > 0 ? clip_grad_norm(params, s.options.grad_clip) : grad_norm(params);
   r.lr = scheduled_lr(s.lr_schedule, s.step);
-  r.skipped = !std::isfinite(r.loss) || !std::isfinite(r.grad_norm);
-  if (s.ranks > 1) r.skipped = all_reduce_any(r.skipped);  // every rank skips, or none
+  r.skipped = s.sync.any(!std::isfinite(r.loss) || !std::isfinite(r.grad_norm));  // every rank skips, or none
   if (!r.skipped) {
     s.optimizer->set_lr(r.lr);
     s.optimizer->step();
@@ -433,7 +298,7 @@ void Trainer::save_checkpoint() {
   const ModelMetadata model{.config = s.config,
                             .tokenizer = *s.tokenizer,
                             .schedule = s.schedule,
-                            .prediction = Prediction::Epsilon,
+                            .prediction = s.prediction,
                             .dataset = s.options.dataset,
                             .step = s.step};
   const TrainingMetadata training{.train_options = to_json(s.options),
@@ -449,30 +314,25 @@ void Trainer::save_checkpoint() {
 
 Tensor Trainer::preview_images() {
   State& s = *s_;
-  const std::vector<std::string> prompts = s.data->preview_prompts();
-  const int64_t k = s.options.preview_per_prompt, P = static_cast<int64_t>(prompts.size());
-  std::vector<std::string> all;  // row j holds sample j of every prompt
-  for (int64_t j = 0; j < k; ++j) all.insert(all.end(), prompts.begin(), prompts.end());
-  Generator noise_gen(derive_seed(s.options.seed, kPreviewNoise));
-  const Tensor x_T = noise_gen.normal({k * P, s.config.image_channels, s.config.image_size, s.config.image_size});
-  Generator sampler_gen(derive_seed(s.options.seed, kPreviewSampler));
-  GenerateOptions g;
-  g.sampler = image_sampler_options(s.options.preview_steps);
-  g.guidance = s.options.preview_guidance;
+  const PreviewOptions p{.per_prompt = s.options.preview_per_prompt,
+                         .steps = s.options.preview_steps,
+                         .guidance = s.options.preview_guidance,
+                         .prediction = s.prediction,
+                         .noise_seed = derive_seed(s.options.seed, kPreviewNoise),
+                         .sampler_seed = derive_seed(s.options.seed, kPreviewSampler)};
   EMASwapGuard use_ema(*s.ema);
-  return generate_images(*s.model, *s.tokenizer, s.schedule, all, x_T, sampler_gen, g);
+  return ::tinydiff::preview_images(*s.model, *s.tokenizer, s.schedule, s.data->preview_prompts(), p);
 }
 
 std::string Trainer::write_preview() {
   const Tensor images = preview_images();  // (k P, C, S, S)
-  const int64_t columns = static_cast<int64_t>(s_->data->preview_prompts().size());
   const std::string path =
       (std::filesystem::path(s_->options.out_dir) / "samples" / fmt::format("step_{:06}.png", s_->step)).string();
-  save_png(path, enlarge(make_grid(images, columns), 2));
+  write_preview_grid(path, images, static_cast<int64_t>(s_->data->preview_prompts().size()));
   return path;
 }
 
-TrainResult Trainer::run() {
+TrainResult Trainer::run(const std::function<bool()>& stop) {
   using Clock = std::chrono::steady_clock;
   State& s = *s_;
   const TrainOptions& o = s.options;
@@ -529,7 +389,7 @@ TrainResult Trainer::run() {
     // The wall clock and signals differ between ranks: agree on them, so every rank stops at the
     // same step (a signal to any one rank stops them all).
     bool time_up = o.minutes > 0 && seconds_since(run_start) >= o.minutes * 60.0;
-    bool interrupt = stop_requested();
+    bool interrupt = stop && stop();
     if (s.ranks > 1) {
       const std::vector<double> any = all_reduce_sum({time_up ? 1.0 : 0.0, interrupt ? 1.0 : 0.0});
       time_up = any[0] > 0;
@@ -589,7 +449,7 @@ TrainResult Trainer::run() {
   result.step_median_seconds = median(step_times);
   if (s.ranks > 1 && !allreduce_times.empty()) {
     result.allreduce_median_seconds = median(allreduce_times);
-    result.allreduce_bytes = s.allreduce_bytes;
+    result.allreduce_bytes = s.sync.bytes();
     progress.message(fmt::format(
         "all-reduce: median {:.2f} ms per step ({:.1f}% of the median step of {:.1f} ms), {:.2f} MB of gradients",
         1e3 * result.allreduce_median_seconds, 100.0 * result.allreduce_median_seconds / result.step_median_seconds,

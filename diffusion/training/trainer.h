@@ -5,6 +5,9 @@
 /// One training step (Ho et al. 2020, Algorithm 1, with a text condition):
 /// \f[ x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon, \qquad
 ///     L = \bigl\lVert \epsilon - \epsilon_\theta\bigl(x_t, t, \tau_\theta(y)\bigr) \bigr\rVert^2, \f]
+/// or, with `TrainOptions::prediction` `x0` or `v`, the same with that target, optionally weighted per
+/// timestep by min-SNR-\f$\gamma\f$ (`loss_weight`; objective.h); the prediction type is stored in the
+/// checkpoint, and the sample grids and `tinydiff sample` use it.
 /// with \f$t\f$ uniform, \f$\epsilon \sim \mathcal{N}(0, I)\f$, and the caption \f$y\f$ replaced by the empty
 /// prompt with probability 0.1 so that the same network also learns the unconditional model used
 /// by classifier-free guidance (Ho & Salimans 2022). Gradients of \f$\theta\f$ (text encoder and
@@ -33,7 +36,8 @@
 /// timesteps, noise), and trains on its contiguous shard of rows, `batch_shard(batch, rank, N)`;
 /// the gradients are averaged with weights \f$b_r/B\f$ in one `MPI_Allreduce`, then clipping,
 /// AdamW and the EMA run identically on every rank. So N ranks follow the single-process run up to
-/// the summation order of the float gradients, and the random streams (hence checkpoints) do not
+/// the summation order of the float gradients (the step calls one hook for all of this, `GradientSync`,
+/// data_parallel.h), and the random streams (hence checkpoints) do not
 /// depend on N: a checkpoint resumes on any number of ranks. The logged loss is the weighted mean
 /// over the ranks; whether a step is skipped as non-finite, whether the time budget is spent and
 /// whether a stop was requested (a signal to any rank) are all-reduced so every rank stops at the
@@ -47,9 +51,9 @@
 ///     samples/step_NNNNNN.png  sample grids of the preview prompts from fixed noise, EMA weights
 ///
 /// **Stopping.** `run()` stops at `steps` (total), after `minutes` of this run, after
-/// `stop_after` steps of this run, after too many non-finite steps, or when `stop_requested()`
-/// (SIGINT/SIGTERM with `install_stop_signal_handlers()`): it then finishes the current step and
-/// saves a checkpoint.
+/// `stop_after` steps of this run, after too many non-finite steps, or when the stop callback it is
+/// given returns true (`tinydiff train` passes one that turns true on SIGINT/SIGTERM, apps/signals.h):
+/// it then finishes the current step and saves a checkpoint. The sample grids are in preview.h.
 ///
 /// Usage:
 /// \code
@@ -63,76 +67,18 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "diffusion/data/dataset.h"
 #include "diffusion/models/text_to_image.h"
 #include "diffusion/models/tokenizer.h"
+#include "diffusion/training/train_options.h"
 #include "nn/ema.h"
 #include "nn/optim.h"
 
 namespace tinydiff {
-
-/// How `run()` reports progress on stdout.
-enum class ProgressStyle {
-  Auto,   ///< a progress bar when stdout is a terminal, else Lines
-  Bar,    ///< a progress bar redrawn in place
-  Lines,  ///< a plain line every 15 seconds and at the end
-  None,   ///< nothing but warnings (on stderr)
-};
-
-/// Everything that configures a training run.
-struct TrainOptions {
-  std::string dataset = "fashion";  ///< "fashion" or "shapes" (dataset.h)
-  std::string out_dir;              ///< the output folder (see the file comment)
-  int64_t steps = 0;                ///< total steps to reach (0: no step limit)
-  double minutes = 0.0;             ///< wall-clock budget of this run, in minutes (0: none)
-  int64_t stop_after = 0;           ///< stop this run after so many steps (0: no limit); leaves the schedule alone
-  int64_t batch = 64;               ///< images per step
-  std::string config = "tiny";      ///< model preset (model_config.h)
-  uint64_t seed = 0;                ///< seeds the initial weights and the three random streams
-  double lr = 1e-3;                 ///< peak learning rate of AdamW
-  int64_t warmup = 200;             ///< linear warm-up steps
-  std::string lr_decay = "auto";    ///< "cosine" (to min_lr at `steps`), "constant", or "auto": cosine if steps > 0
-  double min_lr = 0.0;              ///< final learning rate of the cosine decay
-  double weight_decay = 0.01;       ///< AdamW's decoupled weight decay
-  double ema_decay = 0.995;         ///< EMA decay (nn/ema.h)
-  double caption_dropout = 0.1;     ///< probability of training a caption as the empty prompt
-  double grad_clip = 1.0;           ///< max global gradient norm; 0 turns clipping off
-  bool flip = false;                ///< random horizontal flips (Fashion-MNIST)
-  int64_t checkpoint_every = 250;   ///< steps between checkpoints (0: only at the end)
-  int64_t sample_every = 500;       ///< steps between sample grids (0: only at the end)
-  int64_t preview_per_prompt = 4;   ///< samples per preview prompt in a grid
-  int64_t preview_steps = 25;       ///< DDIM steps of the preview grids
-  double preview_guidance = 3.0;    ///< guidance scale of the preview grids
-  bool resume = false;              ///< continue from out_dir/checkpoint.safetensors
-  int threads = 0;                  ///< OpenMP threads (0: the default, all cores)
-  int64_t max_nonfinite = 5;        ///< stop after so many non-finite steps in a row
-  std::string schedule = "linear";  ///< noise schedule name (schedule.h)
-  int64_t num_timesteps = 1000;     ///< T
-  std::string fashion_dir = kFashionMnistDir;    ///< where the Fashion-MNIST files are
-  ProgressStyle progress = ProgressStyle::Auto;  ///< progress display
-  /// Debugging data-parallel runs: when not empty, every rank appends to `<rank_log>/rank<R>.jsonl`
-  /// one line per step (`step`, `rank`, `ranks`, its `rows` [begin, end) of the global batch, their
-  /// timesteps `t`, and per row a hex hash of image, noise and caption, `examples`) and one line
-  /// with its `param_checksum` when run() ends. Not stored in checkpoints.
-  std::string rank_log;
-};
-
-/// Throws Error naming the first option that is out of range (e.g. "batch must be at least 1,
-/// got 0"). At least one of steps, minutes and stop_after must be positive.
-void validate(const TrainOptions& options);
-
-/// The options as a JSON object (the progress style, threads, resume and stop_after, which do
-/// not describe the run, are left out).
-std::string to_json(const TrainOptions& options);
-
-/// Parses to_json() output over the defaults; throws Error on malformed JSON or mistyped fields.
-TrainOptions train_options_from_json(const std::string& json);
-
-/// "cosine" or "constant": what `lr_decay` means for these options ("auto" resolved).
-std::string resolved_lr_decay(const TrainOptions& options);
 
 /// The options stored in a checkpoint written by Trainer (validated), and its step in `step`
 /// when not null. Throws Error when the file is unreadable or not a text-to-image checkpoint.
@@ -152,7 +98,7 @@ struct StepResult {
 struct TrainResult {
   int64_t step = 0;                       ///< steps done in total (earlier runs included)
   int64_t steps_this_run = 0;             ///< steps done by this run()
-  bool interrupted = false;               ///< stopped by stop_requested() (SIGINT, SIGTERM)
+  bool interrupted = false;               ///< stopped by run()'s stop callback (SIGINT, SIGTERM)
   bool diverged = false;                  ///< stopped after max_nonfinite non-finite steps in a row
   int64_t nonfinite_steps = 0;            ///< skipped steps in total
   double seconds = 0.0;                   ///< wall time of this run()
@@ -170,7 +116,7 @@ class Trainer {
   /// out_dir/checkpoint.safetensors when options.resume) and creates out_dir. `data` may be
   /// null, in which case it is made from options.dataset; when given, its name() must equal
   /// options.dataset. Throws Error for bad options, a missing or mismatched checkpoint (another
-  /// config or data set), a checkpoint in out_dir without `resume`, or an unwritable out_dir.
+  /// config, data set or prediction type), a checkpoint in out_dir without `resume`, or an unwritable out_dir.
   explicit Trainer(TrainOptions options, std::unique_ptr<TrainingData> data = nullptr);
   ~Trainer();
   Trainer(const Trainer&) = delete;
@@ -178,8 +124,9 @@ class Trainer {
 
   /// Trains until a stop condition (see the file comment), logging, checkpointing and writing
   /// sample grids; saves a final checkpoint and grid (no grid when interrupted; neither after
-  /// divergence).
-  TrainResult run();
+  /// divergence). `stop`, when given, is polled before every step: true stops the run as
+  /// interrupted (with several ranks, true on any rank stops them all).
+  TrainResult run(const std::function<bool()>& stop = {});
   /// One training step (no logging, checkpointing or stop checks). It records its graph in any
   /// gradient mode, inside a NoGradGuard too (autograd/variable.h: EnableGradGuard). With several
   /// ranks every rank must call it (it makes collective MPI calls); the first call runs synchronize_ranks().
@@ -191,7 +138,8 @@ class Trainer {
   /// Writes out_dir/checkpoint.safetensors atomically; throws Error (writing nothing) when any
   /// weight is not finite.
   void save_checkpoint();
-  /// The preview grid's images (prompt p's j-th sample at row j, column p), EMA weights, fixed noise.
+  /// The preview grid's images (prompt p's j-th sample at row j, column p), EMA weights, fixed noise,
+  /// the model's prediction type (preview.h).
   Tensor preview_images();
   /// Writes the preview grid to out_dir/samples/step_NNNNNN.png and returns the path.
   std::string write_preview();
@@ -202,6 +150,8 @@ class Trainer {
   int rank() const;
   /// Number of ranks training together (world_size() when the trainer was made).
   int ranks() const;
+  /// What the model predicts (options().prediction).
+  Prediction prediction() const;
   /// The options in use (lr_decay resolved).
   const TrainOptions& options() const;
   /// The model being trained (training weights, not the EMA).
@@ -221,20 +171,9 @@ class Trainer {
 
  private:
   struct State;
+  struct StepExamples;
+  StepExamples draw_examples();  // this rank's rows of the next global batch, with t and noise
   std::unique_ptr<State> s_;
 };
-
-/// Makes SIGINT and SIGTERM request a stop (see stop_requested) instead of killing the process;
-/// a second signal kills it as usual. With several MPI ranks (world_size() > 1) SIGUSR1 too:
-/// `kill -USR1 <mpirun's pid>` stops every rank cleanly, as mpirun forwards SIGUSR1 to the ranks
-/// (SIGINT and SIGTERM sent to mpirun reach them as SIGTERM, followed by SIGKILL about a second
-/// later, which is enough only for short steps).
-void install_stop_signal_handlers();
-/// True after SIGINT/SIGTERM (with the handlers installed) or request_stop().
-bool stop_requested();
-/// Asks running trainers to stop after their current step.
-void request_stop();
-/// Clears a stop request.
-void clear_stop_request();
 
 }  // namespace tinydiff

@@ -1,0 +1,213 @@
+// The training options and their table. See train_options.h.
+#include "diffusion/training/train_options.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <type_traits>
+
+#include "tensor/error.h"
+
+namespace tinydiff {
+
+namespace {
+
+using O = TrainOptions;
+constexpr OptionRange kNotNegative{.rule = "must not be negative"};
+constexpr OptionRange kAtLeastOne{.min = 1, .rule = "must be at least 1"};
+constexpr OptionRange kPositive{.min = 0, .min_open = true, .rule = "must be positive"};
+
+std::vector<TrainOption> make_table() {
+  // The order is that of `tinydiff train --help`; rows without a flag are stored but fixed.
+  return {
+      {"dataset", "--dataset", "Training data: fashion (Fashion-MNIST) or shapes", &O::dataset},
+      {"out_dir",
+       "--out",
+       "Output folder: checkpoint.safetensors, log.jsonl, samples/",
+       &O::out_dir,
+       {},
+       {},
+       false,
+       false},
+      {"minutes",
+       "--minutes",
+       "Train for this many minutes of wall time (this run)",
+       &O::minutes,
+       {.rule = "must be positive"},
+       {},
+       true,
+       false},
+      {"steps",
+       "--steps",
+       "Total number of steps to reach (with --resume: continue up to it)",
+       &O::steps,
+       {.rule = "must be at least 1 (or 0 for no limit)"},
+       {},
+       true,
+       false},
+      {"stop_after",
+       "--stop-after",
+       "Stop this run after this many steps (the schedule still uses --steps)",
+       &O::stop_after,
+       kNotNegative,
+       {},
+       false,
+       false},
+      {"batch", "--batch", "Images per step", &O::batch, kAtLeastOne},
+      {"config", "--config", "Model size: tiny (1.29M parameters), small, micro", &O::config},
+      {"seed", "--seed", "Seed of the initial weights and of the random streams", &O::seed},
+      {"lr", "--lr", "Peak learning rate of AdamW", &O::lr, kPositive},
+      {"warmup", "--warmup", "Linear warm-up steps", &O::warmup, kNotNegative},
+      {"lr_decay",
+       "--lr-decay",
+       "After the warm-up: cosine, constant, auto (cosine with --steps)",
+       &O::lr_decay,
+       {},
+       {"auto", "cosine", "constant"}},
+      {"min_lr", "--min-lr", "Final learning rate of the cosine decay", &O::min_lr},  // range: validate()
+      {"weight_decay", "--weight-decay", "AdamW weight decay", &O::weight_decay, kNotNegative},
+      {"ema_decay",
+       "--ema",
+       "Decay of the EMA weights used for sampling",
+       &O::ema_decay,
+       {.max = 1, .max_open = true, .rule = "must be in [0, 1)"}},
+      {"caption_dropout",
+       "--caption-dropout",
+       "Probability of training on the empty prompt",
+       &O::caption_dropout,
+       {.max = 1, .rule = "must be in [0, 1]"}},
+      {"grad_clip",
+       "--grad-clip",
+       "Maximum gradient norm (0: no clipping)",
+       &O::grad_clip,
+       {.rule = "must not be negative (0 turns clipping off)"}},
+      {"prediction",
+       "--prediction",
+       "What the network predicts: eps (the noise), x0 (the image) or v",
+       &O::prediction,
+       {},
+       {"eps", "x0", "v"}},
+      {"loss_weight",
+       "--loss-weight",
+       "Loss weighting over timesteps: none or min-snr (min-SNR-gamma, gamma 5)",
+       &O::loss_weight,
+       {},
+       {"none", "min-snr"}},
+      {"flip", "--flip", "Random horizontal flips of the training images", &O::flip},
+      {"checkpoint_every", "--checkpoint-every", "Steps between checkpoints (0: only at the end)", &O::checkpoint_every,
+       kNotNegative},
+      {"sample_every", "--sample-every", "Steps between sample grids (0: only at the end)", &O::sample_every,
+       kNotNegative},
+      {"preview_per_prompt", nullptr, "Samples per prompt in a sample grid", &O::preview_per_prompt, kAtLeastOne},
+      {"preview_steps", nullptr, "DDIM steps of the sample grids", &O::preview_steps, kAtLeastOne},
+      {"preview_guidance", nullptr, "Guidance scale of the sample grids", &O::preview_guidance},
+      {"resume", "--resume", "Continue the run in --out from its checkpoint", &O::resume, {}, {}, false},
+      {"threads", "--threads", "Threads (0: every core)", &O::threads, kNotNegative, {}, false},
+      {"max_nonfinite", "--max-nonfinite", "Stop after this many non-finite losses in a row", &O::max_nonfinite,
+       kAtLeastOne},
+      {"schedule", nullptr, "Noise schedule", &O::schedule},
+      {"num_timesteps", nullptr, "Diffusion steps T", &O::num_timesteps},
+      {"fashion_dir", "--data-dir", "Folder of the Fashion-MNIST IDX files", &O::fashion_dir, {}, {}, false},
+      {"rank_log",
+       "--rank-log",
+       "Debugging several ranks (MPI): each rank writes its rows, timesteps and example hashes of every step and its "
+       "final parameter checksum to DIR/rank<R>.jsonl",
+       &O::rank_log,
+       {},
+       {},
+       false,
+       false},
+  };
+}
+
+// What is wrong with the number `v` of option `name` ("" when nothing).
+template <typename T>
+std::string range_problem(const OptionRange& r, const char* name, T v) {
+  const double x = static_cast<double>(v);
+  if (r.rule == nullptr) return std::isfinite(x) ? "" : fmt::format("{} must be finite, got {}", name, v);
+  const bool ok = std::isfinite(x) && (r.min_open ? x > r.min : x >= r.min) && (r.max_open ? x < r.max : x <= r.max);
+  return ok ? "" : fmt::format("{} {}, got {}", name, r.rule, v);
+}
+
+}  // namespace
+
+const std::vector<TrainOption>& train_option_table() {
+  static const std::vector<TrainOption> table = make_table();
+  return table;
+}
+
+const TrainOption& train_option(const std::string& name) {
+  for (const TrainOption& row : train_option_table())
+    if (name == row.name || (row.flag != nullptr && name == row.flag)) return row;
+  throw Error("train_option", fmt::format("unknown training option '{}'", name));
+}
+
+std::string option_problem(const TrainOptions& o, const TrainOption& row, bool as_flag) {
+  const char* name = as_flag && row.flag != nullptr ? row.flag : row.name;
+  return std::visit(
+      [&](auto member) -> std::string {
+        using T = std::decay_t<decltype(o.*member)>;
+        const T& value = o.*member;
+        if constexpr (std::is_same_v<T, std::string>) {
+          for (const std::string& c : row.choices)
+            if (c == value) return "";
+          if (row.choices.empty()) return "";
+          return fmt::format("unknown {} '{}'; choose one of: {}", name, value, fmt::join(row.choices, ", "));
+        } else if constexpr (std::is_same_v<T, bool>) {
+          return "";
+        } else {
+          return range_problem(row.range, name, value);
+        }
+      },
+      row.member);
+}
+
+void validate(const TrainOptions& o) {
+  const char* op = "TrainOptions";
+  TD_CHECK(!o.out_dir.empty(), op, "out_dir is empty; name the output folder");
+  TD_CHECK(!o.dataset.empty(), op, "dataset is empty; choose one of: fashion, shapes");
+  for (const TrainOption& row : train_option_table()) {
+    const std::string problem = option_problem(o, row);
+    TD_CHECK(problem.empty(), op, problem);
+  }
+  TD_CHECK(o.steps > 0 || o.minutes > 0 || o.stop_after > 0, op,
+           "no stopping point: give a number of steps or of minutes");
+  TD_CHECK(o.lr_decay != "cosine" || o.steps > 0, op,
+           "a cosine decay needs a number of steps to decay over; give steps or use lr_decay 'constant'");
+  TD_CHECK(std::isfinite(o.min_lr) && o.min_lr >= 0 && o.min_lr <= o.lr, op,
+           fmt::format("min_lr must be in [0, lr = {}], got {}", o.lr, o.min_lr));
+}
+
+std::string resolved_lr_decay(const TrainOptions& o) {
+  if (o.lr_decay != "auto") return o.lr_decay;
+  return o.steps > 0 ? "cosine" : "constant";
+}
+
+std::string to_json(const TrainOptions& o) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const TrainOption& row : train_option_table())
+    if (row.stored) std::visit([&](auto member) { j[row.name] = o.*member; }, row.member);
+  return j.dump();
+}
+
+TrainOptions train_options_from_json(const std::string& text) {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  TD_CHECK(!j.is_discarded() && j.is_object(), "train_options_from_json", "the train options are not a JSON object");
+  TrainOptions o;
+  for (const TrainOption& row : train_option_table()) {
+    if (!row.stored || !j.contains(row.name)) continue;
+    try {
+      std::visit([&](auto member) { o.*member = j.at(row.name).get<std::decay_t<decltype(o.*member)>>(); }, row.member);
+    } catch (const nlohmann::json::exception& e) {
+      throw Error("train_options_from_json", fmt::format("mistyped field '{}': {}", row.name, e.what()));
+    }
+  }
+  return o;
+}
+
+Prediction training_prediction(const TrainOptions& o) { return parse_prediction(o.prediction); }
+
+double min_snr_gamma(const TrainOptions& o) { return o.loss_weight == "min-snr" ? kMinSnrGamma : 0.0; }
+
+}  // namespace tinydiff
