@@ -66,7 +66,7 @@ void run_info(const std::string& path) {
   out += fmt::format("text encoder width {}, {} layer{}, {} heads, vocabulary {}, {} tokens\n", c.text_width,
                      c.text_layers, c.text_layers == 1 ? "" : "s", c.text_heads, c.vocab_size, c.max_length);
   out += fmt::format("diffusion    {} schedule, T = {}, predicts {}\n", m.schedule.name, m.schedule.num_timesteps,
-                     prediction_name(m.prediction));
+                     prediction_name(m.model->prediction()));
   out += fmt::format("training     {} steps on '{}' ({} of training, {} skipped non-finite steps)\n", m.step, m.dataset,
                      format_duration(t.elapsed_seconds), t.nonfinite_steps);
   out += fmt::format(

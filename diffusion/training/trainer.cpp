@@ -457,7 +457,7 @@ Tensor Trainer::preview_images() {
   const Tensor x_T = noise_gen.normal({k * P, s.config.image_channels, s.config.image_size, s.config.image_size});
   Generator sampler_gen(derive_seed(s.options.seed, kPreviewSampler));
   GenerateOptions g;
-  g.sampler = image_sampler_options(s.options.preview_steps);
+  g.sampler = image_sampler_options(SamplerKind::Ddim, s.options.preview_steps);
   g.guidance = s.options.preview_guidance;
   EMASwapGuard use_ema(*s.ema);
   return generate_images(*s.model, *s.tokenizer, s.schedule, all, x_T, sampler_gen, g);
