@@ -19,20 +19,11 @@
 #include "diffusion/training/trainer.h"
 #include "tensor/blas_core.h"
 #include "tensor/cpu_features.h"
+#include "tensor/format.h"
 #include "tensor/process_env.h"
 
 namespace tinydiff::cli {
 namespace {
-
-std::string group_digits(int64_t n) {
-  const std::string s = std::to_string(n);
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (i > 0 && (s.size() - i) % 3 == 0) out += ',';
-    out += s[i];
-  }
-  return out;
-}
 
 void run_info(const std::string& path) {
   if (!std::filesystem::exists(path))
@@ -54,9 +45,9 @@ void run_info(const std::string& path) {
   out +=
       fmt::format("checkpoint   {} ({:.1f} MB)\n", path, static_cast<double>(std::filesystem::file_size(path)) / 1e6);
   out += fmt::format("model        text-to-image, config '{}'\n", c.name);
-  out +=
-      fmt::format("parameters   {} (text encoder {}, U-Net {})\n", group_digits(m.model->parameter_count()),
-                  group_digits(m.model->text_encoder.parameter_count()), group_digits(m.model->unet.parameter_count()));
+  out += fmt::format("parameters   {} (text encoder {}, U-Net {})\n", group_thousands(m.model->parameter_count()),
+                     group_thousands(m.model->text_encoder.parameter_count()),
+                     group_thousands(m.model->unet.parameter_count()));
   out += fmt::format("images       {}x{}, {} channel{}\n", c.image_size, c.image_size, c.image_channels,
                      c.image_channels == 1 ? " (grayscale)" : "s (RGB)");
   out +=
@@ -66,7 +57,7 @@ void run_info(const std::string& path) {
   out += fmt::format("text encoder width {}, {} layer{}, {} heads, vocabulary {}, {} tokens\n", c.text_width,
                      c.text_layers, c.text_layers == 1 ? "" : "s", c.text_heads, c.vocab_size, c.max_length);
   out += fmt::format("diffusion    {} schedule, T = {}, predicts {}\n", m.schedule.name, m.schedule.num_timesteps,
-                     prediction_name(m.prediction));
+                     prediction_name(m.model->prediction()));
   out += fmt::format("training     {} steps on '{}' ({} of training, {} skipped non-finite steps)\n", m.step, m.dataset,
                      format_duration(t.elapsed_seconds), t.nonfinite_steps);
   out += fmt::format(

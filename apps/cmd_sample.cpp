@@ -85,10 +85,7 @@ void run_sample(const SampleArgs& a, const CLI::App& sub) {
                               m.tokenizer->max_length(), m.tokenizer->max_length() - 1));
 
   GenerateOptions g;
-  g.sampler = image_sampler_options(a.steps);
-  g.sampler.sampler = a.sampler;
-  g.sampler.eta = a.eta;
-  g.sampler.prediction = m.prediction;
+  g.sampler = image_sampler_options(parse_sampler_kind(a.sampler), a.steps, a.eta);
   g.guidance = a.guidance;
   g.batch = a.batch;
   const int64_t C = m.config.image_channels, S = m.config.image_size;

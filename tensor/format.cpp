@@ -136,4 +136,15 @@ std::string to_string(const Tensor& t) {
   return fmt::format("tensor({}, shape={}, dtype={})", values, shape_str(t.shape()), dtype_name(t.dtype()));
 }
 
+std::string group_thousands(int64_t n) {
+  const std::string digits = std::to_string(n);
+  const size_t sign = n < 0 ? 1 : 0;  // a leading '-' is not a digit
+  std::string out = digits.substr(0, sign);
+  for (size_t i = sign; i < digits.size(); ++i) {
+    if (i > sign && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
 }  // namespace tinydiff

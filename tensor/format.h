@@ -1,5 +1,6 @@
 /// \file
-/// \brief Printing tensors with fmt: `fmt::format("{}", t)` shows shape, dtype and values.
+/// \brief Printing tensors with fmt: `fmt::format("{}", t)` shows shape, dtype and values; and
+/// `group_thousands` for counts ("1,292,001").
 ///
 /// The layout follows PyTorch's: one row of the last axis per line, a blank line between
 /// 2-d blocks, every entry right-aligned to the widest one, and a suffix with the shape and
@@ -24,6 +25,7 @@
 ///   Tensor t = Tensor::from_vector({1, 2, 3, 4}, {2, 2});
 ///   fmt::print("{}\n", t);
 ///   std::string s = to_string(t);   // the same text
+///   std::string n = group_thousands(1292001);   // "1,292,001"
 /// \endcode
 #pragma once
 
@@ -36,6 +38,10 @@
 namespace tinydiff {
 /// The text fmt prints for a tensor (see the file overview for the layout).
 std::string to_string(const Tensor& t);
+
+/// `n` in decimal with a comma between groups of three digits: 1292001 -> "1,292,001",
+/// -1234 -> "-1,234", 999 -> "999" (parameter counts in tables and logs).
+std::string group_thousands(int64_t n);
 }  // namespace tinydiff
 
 // The fmt formatters live in fmt's namespace, which the manual does not document; \cond hides them.

@@ -42,7 +42,7 @@ Tensor sample_all(const PromptSampler& sampler, const std::vector<std::string>& 
     const int64_t end = std::min(n, start + options.batch);
     const std::vector<std::string> chunk(prompts.begin() + start, prompts.begin() + end);
     const Tensor x = x_T.slice(0, start, end).contiguous();  // (b, C, S, S)
-    Tensor images = sampler(chunk, guidance, x);
+    Tensor images = sampler(chunk, guidance, x, start / options.batch);
     TD_CHECK(images.defined() && images.shape() == x.shape(), "evaluate",
              fmt::format("the sampler returned {} for noise {}; expected the noise's shape",
                          images.defined() ? shape_str(images.shape()) : "(undefined)", shape_str(x.shape())));
@@ -285,25 +285,22 @@ FashionEvalResult evaluate_fashion_standard(const PromptSampler& sampler, const 
 
 PromptSampler model_sampler(const TrainedModel& m, const EvalOptions& options) {
   validate(options);
-  // Chunk k of every guidance scale (sample_all's chunks of options.batch) draws the sampler's own
-  // noise from the stream of options.seed at block offset (k + 1) 2^40 (random.h): all rows of a
+  (void)eval_prompts(m.dataset, options);  // throws for a data set without an evaluation
+  // Chunk c of every guidance scale (sample_all's chunks of options.batch) draws the sampler's own
+  // noise from the stream of options.seed at block offset (c + 1) 2^40 (random.h): all rows of a
   // sweep see the same noise, as they start from the same x_T (offset 0 of the same seed), and
   // 2^40 blocks are far more than one chunk draws.
-  const int64_t n = static_cast<int64_t>(eval_prompts(m.dataset, options).size());
-  const int64_t chunks = (n + options.batch - 1) / options.batch;
-  auto calls = std::make_shared<int64_t>(0);
-  return [&m, options, chunks, calls](const std::vector<std::string>& prompts, double w, const Tensor& x_T) {
-    GenerateOptions g;
-    g.sampler = image_sampler_options(options.steps);
-    g.sampler.sampler = options.sampler;
-    g.sampler.eta = options.eta;
-    g.sampler.prediction = m.prediction;
-    g.guidance = w;
-    g.batch = options.batch;
-    const auto chunk = static_cast<uint64_t>((*calls)++ % chunks);
-    Generator gen(options.seed);
-    gen.set_state({options.seed, (chunk + 1) << 40});
-    return generate_images(*m.model, *m.tokenizer, m.schedule, prompts, x_T, gen, g);
+  GenerateOptions g;
+  g.sampler = image_sampler_options(parse_sampler_kind(options.sampler), options.steps, options.eta);
+  g.batch = options.batch;
+  return [&m, g, seed = options.seed](const std::vector<std::string>& prompts, double w, const Tensor& x_T,
+                                      int64_t chunk) {
+    TD_CHECK(chunk >= 0, "evaluate", fmt::format("the chunk index must be >= 0, got {}", chunk));
+    GenerateOptions o = g;
+    o.guidance = w;
+    Generator gen(seed);
+    gen.set_state({seed, (static_cast<uint64_t>(chunk) + 1) << 40});
+    return generate_images(*m.model, *m.tokenizer, m.schedule, prompts, x_T, gen, o);
   };
 }
 

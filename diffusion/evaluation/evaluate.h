@@ -67,9 +67,11 @@ namespace tinydiff {
 std::vector<double> parse_guidance_list(const std::string& text);
 
 /// Makes one image per prompt from the noise `x_T` (N, C, S, S) with guidance scale `guidance`;
-/// returns (N, C, S, S) in [-1, 1].
+/// returns (N, C, S, S) in [-1, 1]. `chunk` is the index of this chunk of EvalOptions::batch images
+/// in the evaluation's prompt list (0, 1, ...; the same for every guidance scale), so a sampler that
+/// needs noise of its own can draw it from a stream that depends only on the seed and the chunk.
 using PromptSampler =
-    std::function<Tensor(const std::vector<std::string>& prompts, double guidance, const Tensor& x_T)>;
+    std::function<Tensor(const std::vector<std::string>& prompts, double guidance, const Tensor& x_T, int64_t chunk)>;
 
 /// What to evaluate and how.
 struct EvalOptions {
@@ -194,10 +196,9 @@ EvalReport evaluate_model(const TrainedModel& model, const std::string& path, co
 
 /// The PromptSampler evaluate_model uses: generate_images with image_sampler_options(options.steps),
 /// options.sampler and options.eta, the model's prediction type, guidance \f$w\f$ and options.batch.
-/// The sampler's own noise (DDPM, DDIM with eta > 0) is deterministic: call k of the returned
-/// sampler (counting from 0) draws from the stream of options.seed at block offset
-/// \f$(c + 1)\,2^{40}\f$, where \f$c = k \bmod\f$ the number of chunks of options.batch in
-/// eval_prompts(m.dataset, options); so chunk c of every guidance scale of a sweep gets the same noise.
+/// The sampler's own noise (DDPM, DDIM with eta > 0) depends only on options.seed and the chunk
+/// index: chunk c draws from the stream of options.seed at block offset \f$(c + 1)\,2^{40}\f$, so
+/// chunk c of every guidance scale of a sweep gets the same noise, however often the sampler is called.
 /// `m` must outlive the sampler. Throws Error for invalid options or a data set without an evaluation.
 PromptSampler model_sampler(const TrainedModel& m, const EvalOptions& options);
 

@@ -102,7 +102,7 @@ EvalReport evaluate_images(const std::string& dir, const std::string& dataset, c
   // Hands out the stored images in order. The prompts were checked above, so the sampler's
   // prompts are the folder's; the check below guards against a change of the scoring order.
   int64_t next = 0;
-  const PromptSampler sampler = [&](const std::vector<std::string>& chunk, double, const Tensor& x_T) {
+  const PromptSampler sampler = [&](const std::vector<std::string>& chunk, double, const Tensor& x_T, int64_t) {
     const int64_t b = static_cast<int64_t>(chunk.size());
     if (next + b > n) next = 0;
     for (int64_t i = 0; i < b; ++i)

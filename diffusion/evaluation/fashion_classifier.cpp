@@ -9,6 +9,7 @@
 #include <map>
 
 #include "autograd/autograd.h"
+#include "diffusion/data/dataset.h"
 #include "nn/lr_schedule.h"
 #include "nn/optim.h"
 #include "nn/safetensors.h"
@@ -105,24 +106,6 @@ double classification_accuracy(const FashionClassifier& model, const Tensor& ima
   return static_cast<double>(correct) / static_cast<double>(n);
 }
 
-namespace {
-
-// Mirrors the images whose flag is set left to right, in place. images: (B, 1, H, W) float32, contiguous.
-void flip_some(Tensor& images, const Tensor& flags) {
-  const int64_t b = images.size(0), h = images.size(2), w = images.size(3);
-  float* px = images.data<float>();
-  const float* pf = flags.data<float>();
-  parallel_for(b, h * w, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      if (pf[i] < 0.5f) continue;
-      float* img = px + i * h * w;
-      for (int64_t y = 0; y < h; ++y) std::reverse(img + y * w, img + (y + 1) * w);
-    }
-  });
-}
-
-}  // namespace
-
 FashionClassifierReport train_fashion_classifier(FashionClassifier& model,
                                                  const FashionClassifierTrainOptions& options) {
   const char* op = "train_fashion_classifier";
@@ -152,10 +135,10 @@ FashionClassifierReport train_fashion_classifier(FashionClassifier& model,
     for (int64_t s = 0; s < steps_per_epoch; ++s) {
       const int64_t begin = s * options.batch_size;
       const int64_t end = std::min(n, begin + options.batch_size);
-      const Tensor index = order.slice(0, begin, end).contiguous();  // (b) int64
-      Tensor x = index_select(train.images, 0, index).contiguous();  // (b, 1, 32, 32)
-      const Tensor y = index_select(train.labels, 0, index);         // (b)
-      if (options.flip) flip_some(x, gen.bernoulli({end - begin}, 0.5));
+      const Tensor index = order.slice(0, begin, end).contiguous();                       // (b) int64
+      Tensor x = index_select(train.images, 0, index).contiguous();                       // (b, 1, 32, 32)
+      const Tensor y = index_select(train.labels, 0, index);                              // (b)
+      if (options.flip) x = flip_horizontal_where(x, gen.bernoulli({end - begin}, 0.5));  // dataset.h
       opt.set_lr(scheduled_lr(schedule, step));
       opt.zero_grad();
       Variable loss = cross_entropy(model.forward(Variable(x)), y);

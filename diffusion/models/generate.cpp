@@ -10,13 +10,19 @@
 
 namespace tinydiff {
 
-SamplerOptions image_sampler_options(int64_t steps) {
-  SamplerOptions s;
-  s.sampler = "ddim";
-  s.steps = steps;
-  s.spacing = "trailing";
-  s.clip_x0 = true;
-  return s;
+SamplerOptions image_sampler_options(SamplerKind kind, int64_t steps, double eta) {
+  if (kind == SamplerKind::Ddpm) {
+    DdpmOptions ddpm;
+    ddpm.variance = DdpmVariance::BetaTilde;
+    ddpm.clip_x0 = true;
+    return ddpm;
+  }
+  DdimOptions ddim;
+  ddim.steps = steps;
+  ddim.eta = eta;
+  ddim.spacing = TimestepSpacing::Trailing;
+  ddim.clip_x0 = true;
+  return ddim;
 }
 
 Tensor generate_images(const TextToImageModel& model, const Tokenizer& tokenizer, const NoiseSchedule& schedule,
@@ -55,14 +61,12 @@ Tensor generate_images(const TextToImageModel& model, const Tokenizer& tokenizer
       mask = need_cond ? cond.mask : uncond.mask;
     }
     const Variable ctx = model.text_encoder.forward(ids, mask);  // ctx: (b or 2b, L, d), once per chunk
-    const auto unet = [&](const Tensor& x, const Tensor& t) {
-      return model.unet.forward(Variable(x), t, ctx, mask).value();  // (b or 2b, C, S, S)
-    };
-    Denoiser denoiser;
-    if (need_cond && need_uncond)
-      denoiser = classifier_free_guidance(unet, w);
-    else
-      denoiser = unet;
+    const Denoiser unet(
+        [&](const Tensor& x, const Tensor& t) {
+          return model.unet.forward(Variable(x), t, ctx, mask).value();  // (b or 2b, C, S, S)
+        },
+        model.prediction());
+    const Denoiser denoiser = need_cond && need_uncond ? classifier_free_guidance(unet, w) : unet;
     const Tensor x = x_T.slice(0, start, end).contiguous();  // (b, C, S, S)
     chunks.push_back(sample(denoiser, schedule, x, gen, options.sampler));
   }

@@ -10,8 +10,10 @@
 /// With \f$w = 1\f$ only the conditional half is evaluated, with \f$w = 0\f$ only the
 /// unconditional one. Large requests are cut into chunks of `batch` images; each chunk starts
 /// from its rows of the given \f$x_T\f$, so the result does not depend on `batch` for DDIM with
-/// \f$\eta = 0\f$. A trained model, its tokenizer and its schedule come from a checkpoint with
-/// `load_trained_model` (trained_model.h).
+/// \f$\eta = 0\f$. The U-Net's output is read as the model's own prediction type
+/// (`TextToImageModel::prediction()`), so an \f$x_0\f$- or \f$v\f$-prediction model needs no extra setting.
+/// A trained model, its tokenizer and its schedule come from a checkpoint with `load_trained_model`
+/// (trained_model.h).
 ///
 /// Usage:
 /// \code
@@ -34,21 +36,23 @@
 
 namespace tinydiff {
 
+/// Sampler options for images, \f$\hat x_0\f$ clipped to [-1, 1] at every step: for `SamplerKind::Ddim`,
+/// DDIM with `steps` steps, \f$\eta\f$ = `eta` and the trailing spacing (the first step is t = T-1); for
+/// `SamplerKind::Ddpm`, DDPM with \f$\sigma_t^2 = \tilde\beta_t\f$ over all T steps (`steps` and `eta` do not apply).
+SamplerOptions image_sampler_options(SamplerKind kind, int64_t steps = 50, double eta = 0.0);
+
 /// Options of generate_images.
 struct GenerateOptions {
-  /// The sampler (ddim/ddpm, steps, eta, spacing); prediction must match the model's.
-  SamplerOptions sampler;
+  /// The sampler and its options (DdimOptions or DdpmOptions); see image_sampler_options.
+  SamplerOptions sampler = image_sampler_options(SamplerKind::Ddim);
   /// \f$w\f$ of classifier-free guidance; 1 is the plain conditional model, 0 unconditional.
   double guidance = 3.0;
   /// Images per chunk (the U-Net sees twice as many under guidance).
   int64_t batch = 64;
 };
 
-/// Sampler options for images: DDIM with `steps` steps ("trailing" spacing, so the first step
-/// is t = T-1), \f$\hat x_0\f$ clipped to [-1, 1].
-SamplerOptions image_sampler_options(int64_t steps = 50);
-
-/// Generates one image per prompt from the noise `x_T` (N, C, S, S), N = prompts.size();
+/// Generates one image per prompt from the noise `x_T` (N, C, S, S), N = prompts.size(), reading the
+/// model's output as `model.prediction()`;
 /// returns (N, C, S, S) clamped to [-1, 1]. `gen` supplies the sampler's noise (DDPM, or DDIM
 /// with eta > 0). Runs without recording a graph. Throws Error when the shapes or the options
 /// do not fit the model.

@@ -3,8 +3,8 @@
 
 namespace tinydiff {
 
-TextToImageModel::TextToImageModel(const ModelConfig& config, Generator& gen)
-    : text_encoder(config, gen), unet(config, gen), config_(config) {
+TextToImageModel::TextToImageModel(const ModelConfig& config, Generator& gen, Prediction prediction)
+    : text_encoder(config, gen), unet(config, gen), config_(config), prediction_(prediction) {
   register_module("text_encoder", text_encoder);
   register_module("unet", unet);
 }

@@ -17,13 +17,12 @@ TrainedModel load_trained_model(const std::string& path, bool use_ema) {
   out.config = meta.config;
   out.tokenizer = std::make_unique<Tokenizer>(std::move(*meta.tokenizer));
   out.schedule = std::move(meta.schedule);
-  out.prediction = meta.prediction;
   out.dataset = meta.dataset;
   out.step = meta.step;
   out.metadata = data.metadata;
 
   Generator init(0);  // the weights are overwritten below
-  out.model = std::make_unique<TextToImageModel>(out.config, init);
+  out.model = std::make_unique<TextToImageModel>(out.config, init, meta.prediction);
   const std::string prefix = use_ema ? "ema." : "model.";
   const NamedTensors tensors = strip_prefix(data.tensors, prefix);
   TD_CHECK(!tensors.empty(), "load_trained_model", fmt::format("{}: holds no '{}' weights", path, prefix));

@@ -24,7 +24,6 @@
 #include "diffusion/models/model_config.h"
 #include "diffusion/models/text_to_image.h"
 #include "diffusion/models/tokenizer.h"
-#include "diffusion/process/prediction.h"
 #include "diffusion/process/schedule.h"
 
 namespace tinydiff {
@@ -32,10 +31,9 @@ namespace tinydiff {
 /// A trained model rebuilt from a checkpoint.
 struct TrainedModel {
   ModelConfig config;                           ///< the architecture
-  std::unique_ptr<TextToImageModel> model;      ///< holding the loaded weights
+  std::unique_ptr<TextToImageModel> model;      ///< holding the loaded weights and the prediction type
   std::unique_ptr<Tokenizer> tokenizer;         ///< the training tokenizer
   NoiseSchedule schedule;                       ///< the training noise schedule
-  Prediction prediction = Prediction::Epsilon;  ///< what the network predicts
   std::string dataset;                          ///< the training data set ("fashion", "shapes")
   int64_t step = 0;                             ///< training steps done
   std::map<std::string, std::string> metadata;  ///< every metadata string of the file

@@ -18,7 +18,8 @@ void check_eta(double eta, const char* op) {
 }  // namespace
 
 Tensor ddim_step(const Tensor& model_output, const Tensor& x_t, int64_t t, int64_t t_next,
-                 const NoiseSchedule& schedule, Generator& gen, const SamplerOptions& options, Tensor* x0_pred) {
+                 const NoiseSchedule& schedule, Generator& gen, const DdimOptions& options, Prediction prediction,
+                 Tensor* x0_pred) {
   check_eta(options.eta, "ddim_step");
   check_defined(x_t, "ddim_step");
   TD_CHECK(x_t.dim() >= 1, "ddim_step", "x_t must have a batch axis, got a 0-d tensor");
@@ -30,7 +31,7 @@ Tensor ddim_step(const Tensor& model_output, const Tensor& x_t, int64_t t, int64
   const Tensor tt = Tensor::from_indices(std::vector<int64_t>(static_cast<size_t>(B), t), {B});  // (B) int64
 
   // x_t, model_output, x0, eps: (B, ...)
-  Denoised d = denoise(model_output, x_t, tt, schedule, options.prediction);
+  Denoised d = denoise(model_output, x_t, tt, schedule, prediction);
   if (options.clip_x0) {
     d.x0 = clamp(d.x0, -1.0, 1.0);
     d.eps = eps_from_x0(x_t, d.x0, tt, schedule);  // keep (x0, eps) consistent with x_t
@@ -48,7 +49,7 @@ Tensor ddim_step(const Tensor& model_output, const Tensor& x_t, int64_t t, int64
 }
 
 Tensor ddim_sample(const Denoiser& denoiser, const NoiseSchedule& schedule, const Tensor& x_T, Generator& gen,
-                   const SamplerOptions& options) {
+                   const DdimOptions& options) {
   check_eta(options.eta, "ddim_sample");
   check_defined(x_T, "ddim_sample");
   check_floating(x_T, "ddim_sample");
@@ -61,7 +62,7 @@ Tensor ddim_sample(const Denoiser& denoiser, const NoiseSchedule& schedule, cons
     const int64_t t_next = i + 1 < S ? ts[i + 1] : -1;
     const Tensor out = call_denoiser(denoiser, x, t, "ddim_sample");
     Tensor x0;
-    Tensor next = ddim_step(out, x, t, t_next, schedule, gen, options, &x0);
+    Tensor next = ddim_step(out, x, t, t_next, schedule, gen, options, denoiser.prediction(), &x0);
     if (options.callback) options.callback(i, t, x, x0);
     x = std::move(next);
   }

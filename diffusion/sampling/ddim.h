@@ -17,8 +17,8 @@
 ///
 /// Usage:
 /// \code
-///   SamplerOptions opt;
-///   opt.steps = 50; opt.eta = 0.0; opt.spacing = "trailing";
+///   DdimOptions opt;
+///   opt.steps = 50; opt.eta = 0.0; opt.spacing = TimestepSpacing::Trailing;
 ///   Tensor x0 = ddim_sample(model, schedule, gen.normal({B, 2}), gen, opt);   // 50 model calls
 /// \endcode
 #pragma once
@@ -28,17 +28,18 @@
 namespace tinydiff {
 
 /// DDIM sampling from `x_T` (B, ...) in `options.steps` steps (1..T) on the `options.spacing` timesteps,
-/// with `options.eta` in [0, 1], `options.prediction`, `options.clip_x0` and `options.callback`.
-/// Ignores `variance`. Noise (only when eta > 0) is drawn from `gen` in x_T's dtype. Returns \f$x_0\f$ (B, ...).
-/// Throws Error for steps outside 1..T, eta outside [0, 1], an unknown spacing, or a denoiser output
-/// that is not shaped like x_T.
+/// with `options.eta` in [0, 1], `options.clip_x0` and `options.callback`, reading the model output as
+/// `denoiser.prediction()`. Noise (only when eta > 0) is drawn from `gen` in x_T's dtype. Returns \f$x_0\f$
+/// (B, ...). Throws Error for steps outside 1..T, eta outside [0, 1], or a denoiser output that is not
+/// shaped like x_T.
 Tensor ddim_sample(const Denoiser& denoiser, const NoiseSchedule& schedule, const Tensor& x_T, Generator& gen,
-                   const SamplerOptions& options = {});
+                   const DdimOptions& options = {});
 
 /// One DDIM update (eq. 12) from timestep `t` to `t_next` (`t_next` = -1 means "to clean data",
-/// \f$\bar\alpha = 1\f$), given the model output at (x_t, t). Stores the used \f$\hat x_0\f$ in `x0_pred` if non-null.
+/// \f$\bar\alpha = 1\f$), given the model output at (x_t, t) of a model predicting `prediction`. Uses
+/// `options.eta` and `options.clip_x0`. Stores the used \f$\hat x_0\f$ in `x0_pred` if non-null.
 Tensor ddim_step(const Tensor& model_output, const Tensor& x_t, int64_t t, int64_t t_next,
-                 const NoiseSchedule& schedule, Generator& gen, const SamplerOptions& options = {},
-                 Tensor* x0_pred = nullptr);
+                 const NoiseSchedule& schedule, Generator& gen, const DdimOptions& options = {},
+                 Prediction prediction = Prediction::Epsilon, Tensor* x0_pred = nullptr);
 
 }  // namespace tinydiff

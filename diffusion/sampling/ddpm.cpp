@@ -9,18 +9,8 @@
 
 namespace tinydiff {
 
-namespace {
-
-void check_variance_name(const std::string& variance) {
-  TD_CHECK(variance == "beta_tilde" || variance == "beta", "ddpm_sample",
-           fmt::format("unknown variance '{}'; expected one of: beta_tilde, beta", variance));
-}
-
-}  // namespace
-
 Tensor ddpm_step(const Tensor& model_output, const Tensor& x_t, int64_t t, const NoiseSchedule& schedule,
-                 Generator& gen, const SamplerOptions& options, Tensor* x0_pred) {
-  check_variance_name(options.variance);
+                 Generator& gen, const DdpmOptions& options, Prediction prediction, Tensor* x0_pred) {
   check_defined(x_t, "ddpm_step");
   TD_CHECK(x_t.dim() >= 1, "ddpm_step", "x_t must have a batch axis, got a 0-d tensor");
   const int64_t B = x_t.size(0);
@@ -29,20 +19,19 @@ Tensor ddpm_step(const Tensor& model_output, const Tensor& x_t, int64_t t, const
   const Tensor tt = Tensor::from_indices(std::vector<int64_t>(static_cast<size_t>(B), t), {B});  // (B) int64
 
   // x_t, model_output, x0: (B, ...)
-  Tensor x0 = denoise(model_output, x_t, tt, schedule, options.prediction).x0;
+  Tensor x0 = denoise(model_output, x_t, tt, schedule, prediction).x0;
   if (options.clip_x0) x0 = clamp(x0, -1.0, 1.0);
   if (x0_pred != nullptr) *x0_pred = x0;
   Tensor mean = q_posterior_mean(x0, x_t, tt, schedule);
   if (t == 0) return mean;  // no noise at the last step: the posterior mean at t = 0 is x0 itself
-  const double var =
-      options.variance == "beta" ? schedule.value(schedule.betas, t) : schedule.value(schedule.posterior_variance, t);
+  const double var = options.variance == DdpmVariance::Beta ? schedule.value(schedule.betas, t)
+                                                            : schedule.value(schedule.posterior_variance, t);
   const Tensor z = gen.normal(x_t.shape(), 0.0, 1.0, x_t.dtype());
   return mean + z * std::sqrt(var);
 }
 
 Tensor ddpm_sample(const Denoiser& denoiser, const NoiseSchedule& schedule, const Tensor& x_T, Generator& gen,
-                   const SamplerOptions& options) {
-  check_variance_name(options.variance);
+                   const DdpmOptions& options) {
   check_defined(x_T, "ddpm_sample");
   check_floating(x_T, "ddpm_sample");
   TD_CHECK(x_T.dim() >= 1, "ddpm_sample", "x_T must have a batch axis (B, ...), got a 0-d tensor");
@@ -52,7 +41,7 @@ Tensor ddpm_sample(const Denoiser& denoiser, const NoiseSchedule& schedule, cons
     const int64_t t = T - 1 - step;
     const Tensor out = call_denoiser(denoiser, x, t, "ddpm_sample");
     Tensor x0;
-    Tensor next = ddpm_step(out, x, t, schedule, gen, options, &x0);
+    Tensor next = ddpm_step(out, x, t, schedule, gen, options, denoiser.prediction(), &x0);
     if (options.callback) options.callback(step, t, x, x0);
     x = std::move(next);
   }

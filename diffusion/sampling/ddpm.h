@@ -10,13 +10,13 @@
 ///     x_{t-1} = \mu_\theta(x_t, t) + \sigma_t z,\ z \sim \mathcal{N}(0, I), \f]
 /// which for \f$\epsilon\f$-prediction equals Algorithm 2's
 /// \f$\frac{1}{\sqrt{\alpha_t}}\left(x_t - \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\hat\epsilon\right)\f$. The variance
-/// \f$\sigma_t^2\f$ is \f$\tilde\beta_t\f$ (`variance = "beta_tilde"`) or \f$\beta_t\f$ (`"beta"`). The last step
-/// (index 0) adds no noise: its output is \f$\hat x_0\f$ itself (\f$\tilde\mu_0 = \hat x_0\f$).
+/// \f$\sigma_t^2\f$ is \f$\tilde\beta_t\f$ (`DdpmVariance::BetaTilde`) or \f$\beta_t\f$ (`DdpmVariance::Beta`). The
+/// last step (index 0) adds no noise: its output is \f$\hat x_0\f$ itself (\f$\tilde\mu_0 = \hat x_0\f$).
 ///
 /// Usage:
 /// \code
-///   SamplerOptions opt;
-///   opt.variance = "beta_tilde";
+///   DdpmOptions opt;
+///   opt.variance = DdpmVariance::BetaTilde;
 ///   Tensor x0 = ddpm_sample(model, schedule, gen.normal({B, 2}), gen, opt);   // T model calls
 /// \endcode
 #pragma once
@@ -25,16 +25,17 @@
 
 namespace tinydiff {
 
-/// DDPM ancestral sampling over all T timesteps from `x_T` (B, ...). Uses `options.prediction`,
-/// `options.variance` ("beta_tilde" or "beta"), `options.clip_x0` and `options.callback`; ignores
-/// `steps`, `eta` and `spacing`. Noise is drawn from `gen` in x_T's dtype. Returns \f$x_0\f$ (B, ...).
+/// DDPM ancestral sampling over all T timesteps from `x_T` (B, ...), reading the model output as
+/// `denoiser.prediction()`. Uses `options.variance`, `options.clip_x0` and `options.callback`. Noise is
+/// drawn from `gen` in x_T's dtype. Returns \f$x_0\f$ (B, ...).
 Tensor ddpm_sample(const Denoiser& denoiser, const NoiseSchedule& schedule, const Tensor& x_T, Generator& gen,
-                   const SamplerOptions& options = {});
+                   const DdpmOptions& options = {});
 
 /// One reverse step \f$x_t \to x_{t-1}\f$ given the model output at (x_t, t): returns
 /// \f$\tilde\mu_t(x_t, \hat x_0) + \sigma_t z\f$ (no noise at t = 0), and the used \f$\hat x_0\f$ in `x0_pred` if
-/// non-null.
+/// non-null. The output is read as `prediction`.
 Tensor ddpm_step(const Tensor& model_output, const Tensor& x_t, int64_t t, const NoiseSchedule& schedule,
-                 Generator& gen, const SamplerOptions& options = {}, Tensor* x0_pred = nullptr);
+                 Generator& gen, const DdpmOptions& options = {}, Prediction prediction = Prediction::Epsilon,
+                 Tensor* x0_pred = nullptr);
 
 }  // namespace tinydiff

@@ -16,9 +16,10 @@ Tensor guided_output(const Tensor& uncond, const Tensor& cond, double guidance_s
   return uncond + (cond - uncond) * guidance_scale;
 }
 
-Denoiser classifier_free_guidance(BatchedModel model, double guidance_scale) {
-  TD_CHECK(static_cast<bool>(model), "classifier_free_guidance", "the model is empty");
-  return [model = std::move(model), guidance_scale](const Tensor& x, const Tensor& t) -> Tensor {
+Denoiser classifier_free_guidance(Denoiser batched_model, double guidance_scale) {
+  TD_CHECK(static_cast<bool>(batched_model), "classifier_free_guidance", "the model is empty");
+  const Prediction prediction = batched_model.prediction();
+  auto guided = [model = std::move(batched_model), guidance_scale](const Tensor& x, const Tensor& t) -> Tensor {
     check_defined(x, "classifier_free_guidance");
     TD_CHECK(x.dim() >= 1, "classifier_free_guidance", "x must have a batch axis (B, ...), got a 0-d tensor");
     const int64_t B = x.size(0);
@@ -32,6 +33,7 @@ Denoiser classifier_free_guidance(BatchedModel model, double guidance_scale) {
     const std::vector<Tensor> halves = split(out, {B, B}, 0);  // uncond, cond: (B, ...)
     return guided_output(halves[0], halves[1], guidance_scale);
   };
+  return Denoiser(std::move(guided), prediction);
 }
 
 }  // namespace tinydiff

@@ -24,12 +24,17 @@ Tensor call_denoiser(const Denoiser& denoiser, const Tensor& x, int64_t t, const
   return out;
 }
 
+SamplerKind parse_sampler_kind(const std::string& name) {
+  if (name == "ddpm") return SamplerKind::Ddpm;
+  if (name == "ddim") return SamplerKind::Ddim;
+  throw Error("sample",
+              fmt::format("unknown sampler '{}'; expected one of: {}", name, fmt::join(sampler_names(), ", ")));
+}
+
 Tensor sample(const Denoiser& denoiser, const NoiseSchedule& schedule, const Tensor& x_T, Generator& gen,
               const SamplerOptions& options) {
-  if (options.sampler == "ddpm") return ddpm_sample(denoiser, schedule, x_T, gen, options);
-  if (options.sampler == "ddim") return ddim_sample(denoiser, schedule, x_T, gen, options);
-  throw Error("sample", fmt::format("unknown sampler '{}'; expected one of: {}", options.sampler,
-                                    fmt::join(sampler_names(), ", ")));
+  if (const auto* ddpm = std::get_if<DdpmOptions>(&options)) return ddpm_sample(denoiser, schedule, x_T, gen, *ddpm);
+  return ddim_sample(denoiser, schedule, x_T, gen, std::get<DdimOptions>(options));
 }
 
 }  // namespace tinydiff

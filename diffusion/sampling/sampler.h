@@ -1,19 +1,26 @@
 /// \file
-/// \brief Sampling: the denoiser interface, sampler options, and `sample()`, which picks DDPM (ddpm.h) or DDIM
-/// (ddim.h) by name.
+/// \brief Sampling: the `Denoiser` interface, one options type per sampler (`DdpmOptions`, `DdimOptions`),
+/// and `sample()`, which runs the sampler its options name.
 ///
 /// A sampler turns pure noise \f$x_T \sim \mathcal{N}(0, I)\f$ into a sample by repeatedly asking a
-/// *denoiser* — any function \f$(x_t, t) \mapsto\f$ model output, where `t` is an int64 `(B)` tensor of
-/// 0-based timesteps (index t = paper's t+1, see schedule.h) — and stepping towards \f$t = 0\f$.
-/// The model output is interpreted according to `SamplerOptions::prediction` (prediction.h).
-/// Sampling is deterministic given the Generator's seed (DDIM with \f$\eta = 0\f$ uses no randomness at all).
+/// *denoiser* — a function \f$(x_t, t) \mapsto\f$ model output, where `t` is an int64 `(B)` tensor of
+/// 0-based timesteps (index t = paper's t+1, see schedule.h), together with what that output is
+/// (\f$\epsilon\f$, \f$x_0\f$ or \f$v\f$; prediction.h) — and stepping towards \f$t = 0\f$. The samplers read
+/// every output through `denoise()` (prediction.h), so a model of any prediction type samples correctly
+/// without further settings. Sampling is deterministic given the Generator's seed (DDIM with \f$\eta = 0\f$
+/// uses no randomness at all).
+///
+/// Each sampler has its own options with typed members and no member it ignores: `DdpmOptions`
+/// (ddpm.h: the reverse-step variance) and `DdimOptions` (ddim.h: steps, \f$\eta\f$, timestep spacing).
+/// `SamplerOptions` holds either; names ("ddim", "trailing", ...) are parsed only at a program's edge
+/// (`parse_sampler_kind`, `parse_timestep_spacing`).
 ///
 /// Usage:
 /// \code
-///   Denoiser model = [&](const Tensor& x, const Tensor& t) { return net(x, t); };  // eps-prediction
-///   SamplerOptions opt;
-///   opt.sampler = "ddim";
-///   opt.steps = 50;
+///   Denoiser model = [&](const Tensor& x, const Tensor& t) { return net(x, t); };    // eps-prediction
+///   Denoiser v_model(v_net, Prediction::V);                                          // v-prediction
+///   DdimOptions opt;
+///   opt.steps = 50;                                                                  // trailing spacing, eta 0
 ///   Generator gen(0);
 ///   Tensor x = sample(model, schedule, gen.normal({16, 2}), gen, opt);
 /// \endcode
@@ -22,50 +29,100 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <type_traits>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include "diffusion/process/prediction.h"
 #include "diffusion/process/schedule.h"
+#include "diffusion/sampling/timestep_spacing.h"
 #include "tensor/tensor.h"
 
 namespace tinydiff {
 
-/// A denoising model as samplers see it: \f$(x_t, t) \mapsto\f$ model output shaped like \f$x_t\f$.
+/// A denoising model as samplers see it: \f$(x_t, t) \mapsto\f$ model output shaped like \f$x_t\f$, and
+/// the prediction type that says how to read that output (prediction.h).
 /// x_t: (B, ...); t: int64 (B), every entry the current 0-based timestep.
-using Denoiser = std::function<Tensor(const Tensor& x_t, const Tensor& t)>;
+class Denoiser {
+ public:
+  /// The model function: (x_t (B, ...), t int64 (B)) -> output (B, ...).
+  using Function = std::function<Tensor(const Tensor& x_t, const Tensor& t)>;
+
+  /// An empty denoiser (calling a sampler with it throws Error).
+  Denoiser() = default;
+  /// Wraps a callable `fn` (a lambda, a `Function`) whose output is read as `prediction`. Implicit, so
+  /// an \f$\epsilon\f$-prediction lambda can be passed wherever a Denoiser is expected.
+  template <typename F, typename = std::enable_if_t<!std::is_same_v<std::decay_t<F>, Denoiser> &&
+                                                    std::is_constructible_v<Function, F>>>
+  Denoiser(F fn, Prediction prediction = Prediction::Epsilon)  // NOLINT(google-explicit-constructor)
+      : fn_(std::move(fn)), prediction_(prediction) {}
+
+  /// The model output at (x_t, t): (B, ...), in the denoiser's prediction type.
+  Tensor operator()(const Tensor& x_t, const Tensor& t) const { return fn_(x_t, t); }
+  /// What the output is: \f$\epsilon\f$, \f$x_0\f$ or \f$v\f$.
+  Prediction prediction() const { return prediction_; }
+  /// True when a function is set.
+  explicit operator bool() const { return static_cast<bool>(fn_); }
+
+ private:
+  Function fn_;
+  Prediction prediction_ = Prediction::Epsilon;
+};
 
 /// Called once per sampling step, after the model has been evaluated and before the update:
 /// (step index 0..steps-1, timestep t, the current \f$x_t\f$, the predicted \f$\hat x_0\f$ (after clipping)).
 using StepCallback = std::function<void(int64_t step, int64_t t, const Tensor& x_t, const Tensor& x0_pred)>;
 
-/// Options shared by the samplers.
-struct SamplerOptions {
-  /// "ddpm" (ancestral, T steps; ddpm.h) or "ddim" (`steps` steps; ddim.h). Used by `sample()`.
-  std::string sampler = "ddim";
-  /// DDIM: the number of steps, 1..T. DDPM ignores it and takes all T.
-  int64_t steps = 50;
-  /// DDIM: \f$\eta\f$ in [0, 1]: 0 is deterministic DDIM, 1 has DDPM's posterior variance.
-  double eta = 0.0;
-  /// DDIM: the timestep spacing, "leading", "trailing" or "linspace" (timestep_spacing.h).
-  std::string spacing = "leading";
-  /// DDPM: the reverse-step variance, "beta_tilde" (\f$\tilde\beta_t\f$, the posterior variance) or
-  /// "beta" (\f$\beta_t\f$); Ho et al. 2020 sec. 3.2 found both to work equally well.
-  std::string variance = "beta_tilde";
-  /// How to read the model output.
-  Prediction prediction = Prediction::Epsilon;
+/// DDPM's reverse-step variance \f$\sigma_t^2\f$; Ho et al. 2020 sec. 3.2 found both to work equally well.
+enum class DdpmVariance {
+  BetaTilde,  ///< \f$\tilde\beta_t\f$, the posterior variance of \f$q(x_{t-1} \mid x_t, x_0)\f$
+  Beta,       ///< \f$\beta_t\f$
+};
+
+/// Options of DDPM ancestral sampling (ddpm.h), which always takes all T steps.
+struct DdpmOptions {
+  /// The reverse-step variance.
+  DdpmVariance variance = DdpmVariance::BetaTilde;
   /// Clip the predicted \f$\hat x_0\f$ to [-1, 1] at every step (for data scaled to [-1, 1], e.g. images).
   bool clip_x0 = false;
   /// Optional per-step callback (progress, intermediate images).
-  StepCallback callback;
+  StepCallback callback = {};
 };
 
-/// The names `sample()` accepts: "ddpm", "ddim".
+/// Options of DDIM sampling (ddim.h).
+struct DdimOptions {
+  /// The number of steps, 1..T.
+  int64_t steps = 50;
+  /// \f$\eta\f$ in [0, 1]: 0 is deterministic DDIM, 1 has DDPM's posterior variance.
+  double eta = 0.0;
+  /// Which timesteps the steps visit (timestep_spacing.h); trailing starts at t = T-1.
+  TimestepSpacing spacing = TimestepSpacing::Trailing;
+  /// Clip the predicted \f$\hat x_0\f$ to [-1, 1] at every step (for data scaled to [-1, 1], e.g. images).
+  bool clip_x0 = false;
+  /// Optional per-step callback (progress, intermediate images).
+  StepCallback callback = {};
+};
+
+/// The options of one sampler; which alternative is held picks the sampler `sample()` runs.
+using SamplerOptions = std::variant<DdimOptions, DdpmOptions>;
+
+/// The samplers, for choosing one by name at a program's edge.
+enum class SamplerKind {
+  Ddim,  ///< DDIM (ddim.h)
+  Ddpm,  ///< DDPM (ddpm.h)
+};
+
+/// The names `parse_sampler_kind` accepts: "ddpm", "ddim".
 std::vector<std::string> sampler_names();
 
-/// Runs the sampler named in `options.sampler` from \f$x_T\f$ = `x_T` (B, ...), usually `gen.normal(shape)`.
-/// Returns \f$x_0\f$, shaped like x_T. Throws Error for an unknown sampler name.
+/// The sampler named "ddim" or "ddpm". Throws Error listing the names for another name.
+SamplerKind parse_sampler_kind(const std::string& name);
+
+/// Runs the sampler whose options `options` holds from \f$x_T\f$ = `x_T` (B, ...), usually
+/// `gen.normal(shape)`, reading the denoiser's output as its prediction type. Returns \f$x_0\f$, shaped like x_T.
 Tensor sample(const Denoiser& denoiser, const NoiseSchedule& schedule, const Tensor& x_T, Generator& gen,
-              const SamplerOptions& options = {});
+              const SamplerOptions& options = DdimOptions{});
 
 /// Calls the denoiser at timestep `t` on x (B, ...) and checks that the output is shaped like x
 /// (Error naming `op` otherwise). Shared by the samplers.

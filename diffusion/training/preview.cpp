@@ -16,8 +16,7 @@ Tensor preview_images(const TextToImageModel& model, const Tokenizer& tokenizer,
   const Tensor x_T = noise_gen.normal({k * P, c.image_channels, c.image_size, c.image_size});  // (k P, C, S, S)
   Generator sampler_gen(p.sampler_seed);
   GenerateOptions g;
-  g.sampler = image_sampler_options(p.steps);
-  g.sampler.prediction = p.prediction;
+  g.sampler = image_sampler_options(SamplerKind::Ddim, p.steps);  // reads the output as model.prediction()
   g.guidance = p.guidance;
   return generate_images(model, tokenizer, schedule, all, x_T, sampler_gen, g);
 }

@@ -9,7 +9,7 @@
 ///
 /// Usage (the trainer swaps in the EMA weights first):
 /// \code
-///   PreviewOptions p{.per_prompt = 4, .steps = 25, .guidance = 3.0, .prediction = Prediction::V};
+///   PreviewOptions p{.per_prompt = 4, .steps = 25, .guidance = 3.0};
 ///   Tensor images = preview_images(model, tokenizer, schedule, data.preview_prompts(), p);  // (4 P, C, S, S)
 ///   write_preview_grid("runs/x/samples/step_000500.png", images, P);
 /// \endcode
@@ -28,12 +28,11 @@ namespace tinydiff {
 
 /// How a preview grid is drawn.
 struct PreviewOptions {
-  int64_t per_prompt = 4;                       ///< samples per prompt (rows of the grid)
-  int64_t steps = 25;                           ///< DDIM steps
-  double guidance = 3.0;                        ///< classifier-free guidance scale
-  Prediction prediction = Prediction::Epsilon;  ///< what the model predicts
-  uint64_t noise_seed = 0;                      ///< seeds the initial noise x_T
-  uint64_t sampler_seed = 0;                    ///< seeds the sampler's noise
+  int64_t per_prompt = 4;     ///< samples per prompt (rows of the grid)
+  int64_t steps = 25;         ///< DDIM steps
+  double guidance = 3.0;      ///< classifier-free guidance scale
+  uint64_t noise_seed = 0;    ///< seeds the initial noise x_T
+  uint64_t sampler_seed = 0;  ///< seeds the sampler's noise
 };
 
 /// The preview images, (per_prompt P, C, S, S) for P prompts: row j of the grid holds sample j of

@@ -21,6 +21,7 @@
 #include "nn/clip.h"
 #include "nn/distributed.h"
 #include "nn/lr_schedule.h"
+#include "tensor/format.h"
 #include "tensor/process_env.h"
 
 namespace tinydiff {
@@ -47,15 +48,6 @@ uint64_t derive_seed(uint64_t seed, uint64_t stream) {
   return z ^ (z >> 31);
 }
 enum Stream : uint64_t { kInit = 0, kData = 1, kNoise = 2, kDropout = 3, kPreviewNoise = 4, kPreviewSampler = 5 };
-
-std::string group_digits(int64_t n) {
-  std::string s = std::to_string(n), out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (i > 0 && (s.size() - i) % 3 == 0) out += ',';
-    out += s[i];
-  }
-  return out;
-}
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0.0;
@@ -140,7 +132,7 @@ Trainer::Trainer(TrainOptions options, std::unique_ptr<TrainingData> data) : s_(
   s.schedule = make_schedule(o.schedule, {.num_timesteps = o.num_timesteps});
 
   Generator init(derive_seed(o.seed, kInit));
-  s.model = std::make_unique<TextToImageModel>(s.config, init);
+  s.model = std::make_unique<TextToImageModel>(s.config, init, s.prediction);
   s.optimizer =
       std::make_unique<AdamW>(s.model->named_parameters(), AdamWOptions{.lr = o.lr, .weight_decay = o.weight_decay});
   s.ema = std::make_unique<EMA>(s.model->named_parameters(), EMAOptions{.decay = o.ema_decay});
@@ -317,7 +309,6 @@ Tensor Trainer::preview_images() {
   const PreviewOptions p{.per_prompt = s.options.preview_per_prompt,
                          .steps = s.options.preview_steps,
                          .guidance = s.options.preview_guidance,
-                         .prediction = s.prediction,
                          .noise_seed = derive_seed(s.options.seed, kPreviewNoise),
                          .sampler_seed = derive_seed(s.options.seed, kPreviewSampler)};
   EMASwapGuard use_ema(*s.ema);
@@ -351,8 +342,8 @@ TrainResult Trainer::run(const std::function<bool()>& stop) {
   progress.message(
       fmt::format("tinydiff: config '{}', {} parameters (text encoder {}, U-Net {}); data '{}'; "
                   "vocabulary {} words",
-                  o.config, group_digits(params), group_digits(s.model->text_encoder.parameter_count()),
-                  group_digits(s.model->unet.parameter_count()), o.dataset, s.tokenizer->vocab_size()));
+                  o.config, group_thousands(params), group_thousands(s.model->text_encoder.parameter_count()),
+                  group_thousands(s.model->unet.parameter_count()), o.dataset, s.tokenizer->vocab_size()));
   progress.message(fmt::format(
       "batch {}, AdamW lr {} (warm-up {}, {}), EMA {}, caption dropout {}, clip {}, {} threads; output in {}", o.batch,
       o.lr, o.warmup, o.lr_decay == "cosine" ? fmt::format("cosine to step {}", o.steps) : "then constant", o.ema_decay,

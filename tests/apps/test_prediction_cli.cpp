@@ -46,7 +46,7 @@ TEST_CASE("tinydiff train --prediction v and --loss-weight min-snr reach the che
     REQUIRE(r.code == 0);
     CHECK(fs::exists(run / "samples" / "step_000003.png"));  // the trainer's grid, with the model's prediction
     const std::string ckpt = (run / "checkpoint.safetensors").string();
-    CHECK(load_trained_model(ckpt).prediction == c.prediction);
+    CHECK(load_trained_model(ckpt).model->prediction() == c.prediction);
 
     r = run_tinydiff({"info", "--checkpoint", ckpt}, dir, c.name + "_info");
     CHECK(r.code == 0);
@@ -76,7 +76,7 @@ TEST_CASE("tinydiff train --prediction v and --loss-weight min-snr reach the che
   INFO("stderr: " << r.err);
   CHECK(r.code == 0);
   const TrainedModel m = load_trained_model((dir / "v" / "checkpoint.safetensors").string());
-  CHECK(m.prediction == Prediction::V);
+  CHECK(m.model->prediction() == Prediction::V);
   CHECK(m.step == 5);
 
   // A bad value names the flag.

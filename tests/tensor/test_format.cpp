@@ -125,3 +125,14 @@ TEST_CASE("fmt formats tensors and dtypes", "[format]") {
   CHECK(fmt::format("{}", DType::I64) == "int64");
   CHECK(fmt::format("{}", DType::F32) == "float32");
 }
+
+TEST_CASE("group_thousands puts a comma between groups of three digits", "[format]") {
+  CHECK(group_thousands(0) == "0");
+  CHECK(group_thousands(999) == "999");
+  CHECK(group_thousands(1000) == "1,000");
+  CHECK(group_thousands(76441) == "76,441");
+  CHECK(group_thousands(1292001) == "1,292,001");
+  CHECK(group_thousands(-123) == "-123");
+  CHECK(group_thousands(-1234) == "-1,234");
+  CHECK(group_thousands(std::numeric_limits<int64_t>::min()) == "-9,223,372,036,854,775,808");
+}

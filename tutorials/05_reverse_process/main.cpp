@@ -147,7 +147,7 @@ int tutorial_main(int argc, char** argv) {
   const int64_t traced = 40;  // points whose whole path is drawn
   Paths ddpm_paths(traced);
   //! [ddpm_sample]
-  SamplerOptions ddpm_opt;
+  DdpmOptions ddpm_opt;
   ddpm_opt.callback = [&](int64_t, int64_t t, const Tensor& xt, const Tensor& x0_pred) {
     if (std::find(shown.begin(), shown.end(), t + 1) != shown.end()) snapshots[t + 1] = {xt, x0_pred};
     ddpm_paths.record(t + 1, xt);
@@ -174,7 +174,7 @@ int tutorial_main(int argc, char** argv) {
 
   heading("4. DDIM: fewer, deterministic steps");
   //! [ddim_loop]
-  const std::vector<int64_t> ts = sampling_timesteps(T, 10, "leading");  // 900, 800, ..., 0
+  const std::vector<int64_t> ts = sampling_timesteps(T, 10, TimestepSpacing::Leading);  // 900, 800, ..., 0
   Tensor y = x_T;
   for (size_t i = 0; i < ts.size(); ++i) {
     const Tensor tt = timestep(ts[i], N);
@@ -184,9 +184,9 @@ int tutorial_main(int argc, char** argv) {
     y = x0_hat * std::sqrt(abar_next) + eps_hat * std::sqrt(1.0 - abar_next);  // DDIM, eta = 0
   }
   //! [ddim_loop]
-  SamplerOptions check_opt;
+  DdimOptions check_opt;
   check_opt.steps = 10;
-  check_opt.spacing = "leading";
+  check_opt.spacing = TimestepSpacing::Leading;
   Generator unused(0);
   fmt::print("hand-written 10-step DDIM vs ddim_sample: max |difference| = {:.1e}\n",
              max_abs_diff(y, ddim_sample(model.denoiser(), schedule, x_T, unused, check_opt)));
@@ -195,11 +195,10 @@ int tutorial_main(int argc, char** argv) {
   Paths ddim_paths(traced);
   for (int64_t steps : {10, 20, 50}) {
     //! [ddim_sample]
-    SamplerOptions opt;
-    opt.sampler = "ddim";
+    DdimOptions opt;
     opt.steps = steps;
-    opt.eta = 0.0;            // deterministic
-    opt.spacing = "leading";  // 10 steps: 900, 800, ..., 0 (0-based)
+    opt.eta = 0.0;                           // deterministic
+    opt.spacing = TimestepSpacing::Leading;  // 10 steps: 900, 800, ..., 0 (0-based)
     //! [ddim_sample]
     if (steps == 50)
       opt.callback = [&](int64_t, int64_t t, const Tensor& xt, const Tensor&) { ddim_paths.record(t + 1, xt); };
@@ -219,9 +218,9 @@ int tutorial_main(int argc, char** argv) {
   }
   // "trailing" spacing starts at index T - 1, where the cosine schedule has sqrt(abar) = 4.9e-5:
   // x0_hat = (x_t - sqrt(1 - abar) eps_hat) / sqrt(abar) multiplies any error of eps_hat by 20,000.
-  SamplerOptions trailing;
+  DdimOptions trailing;
   trailing.steps = 10;
-  trailing.spacing = "trailing";
+  trailing.spacing = TimestepSpacing::Trailing;
   Generator g_trailing(0);
   const Tensor out_trailing = ddim_sample(model.denoiser(), schedule, x_T, g_trailing, trailing);
   fmt::print(

@@ -151,8 +151,9 @@ int tutorial_main(int argc, char** argv) {
   fmt::print("prompts: \"{}\", ..., \"{}\"\n", prompts.front(), prompts[9]);
   //! [generate]
   GenerateOptions gen_opt;
-  gen_opt.sampler = image_sampler_options(sampler_steps);  // DDIM, eta = 0, x0_hat clipped to [-1, 1]
-  gen_opt.guidance = 3.0;                                  // classifier-free guidance (tutorial 9)
+  gen_opt.sampler =
+      image_sampler_options(SamplerKind::Ddim, sampler_steps);  // DDIM, eta = 0, x0_hat clipped to [-1, 1]
+  gen_opt.guidance = 3.0;                                       // classifier-free guidance (tutorial 9)
   Generator noise(2024);
   const Tensor x_T = noise.normal({static_cast<int64_t>(prompts.size()), C, S, S});  // pure noise
   auto start = std::chrono::steady_clock::now();
@@ -217,7 +218,7 @@ int tutorial_main(int argc, char** argv) {
   std::vector<int64_t> timestep_of;                    // 0-based timestep of each sampler step
   //! [trajectory]
   GenerateOptions one = gen_opt;
-  one.sampler.callback = [&](int64_t step, int64_t t, const Tensor& x_t, const Tensor& x0_hat) {
+  std::get<DdimOptions>(one.sampler).callback = [&](int64_t step, int64_t t, const Tensor& x_t, const Tensor& x0_hat) {
     steps[step] = {x_t.clone(), x0_hat.clone()};  // the input of this step and the model's guess of x_0
     timestep_of.push_back(t);
   };

@@ -186,7 +186,7 @@ int tutorial_main(int argc, char** argv) {
   std::vector<std::string> row_labels;
   for (double w : grid_scales) {
     GenerateOptions opt;
-    opt.sampler = image_sampler_options(sampler_steps);
+    opt.sampler = image_sampler_options(SamplerKind::Ddim, sampler_steps);
     opt.guidance = w;
     Generator unused(0);  // DDIM with eta = 0 draws no noise
     grid_images.push_back(generate_images(model, tok, schedule, prompts, x_T, unused, opt));
@@ -252,7 +252,7 @@ int tutorial_main(int argc, char** argv) {
   std::string trade_labels;
   for (double w : scales) {
     GenerateOptions opt;
-    opt.sampler = image_sampler_options(sampler_steps);
+    opt.sampler = image_sampler_options(SamplerKind::Ddim, sampler_steps);
     opt.guidance = w;
     Generator unused(0);
     const auto start = std::chrono::steady_clock::now();

@@ -80,7 +80,7 @@ int tutorial_main(int argc, char** argv) {
   const NoiseSchedule& schedule = m.trained.schedule;
   NoGradGuard no_grad;
   GenerateOptions gen_opt;
-  gen_opt.sampler = image_sampler_options(sampler_steps);
+  gen_opt.sampler = image_sampler_options(SamplerKind::Ddim, sampler_steps);
   gen_opt.guidance = guidance;
   const auto generate = [&](const std::vector<std::string>& prompts, const Tensor& x_T, const GenerateOptions& o) {
     Generator unused(0);  // DDIM with eta = 0 draws no noise
@@ -147,7 +147,7 @@ int tutorial_main(int argc, char** argv) {
   eval.samples = args.quick ? 1 : 8;
   eval.steps = sampler_steps;
   eval.guidance = {1.0, guidance};
-  const PromptSampler sampler = [&](const std::vector<std::string>& p, double w, const Tensor& noise_in) {
+  const PromptSampler sampler = [&](const std::vector<std::string>& p, double w, const Tensor& noise_in, int64_t) {
     GenerateOptions o = gen_opt;
     o.guidance = w;
     return generate(p, noise_in, o);

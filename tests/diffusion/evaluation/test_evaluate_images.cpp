@@ -29,7 +29,7 @@ struct TempDir : test::TempDir {
 
 // A PromptSampler that hands out `images` (N, C, S, S) in order, ignoring prompts, guidance and noise.
 PromptSampler in_order(const Tensor& images) {
-  return [images, next = int64_t{0}](const std::vector<std::string>& p, double, const Tensor&) mutable {
+  return [images, next = int64_t{0}](const std::vector<std::string>& p, double, const Tensor&, int64_t) mutable {
     const int64_t b = static_cast<int64_t>(p.size());
     Tensor out = images.slice(0, next, next + b).contiguous();  // (b, C, S, S)
     next += b;
@@ -107,7 +107,7 @@ TEST_CASE("eval_prompts is the list the evaluations use, and image names are 6-d
   q.samples = 2;
   q.batch = 5;
   std::vector<std::string> asked;
-  const PromptSampler record = [&](const std::vector<std::string>& p, double, const Tensor& x_T) {
+  const PromptSampler record = [&](const std::vector<std::string>& p, double, const Tensor& x_T, int64_t) {
     asked.insert(asked.end(), p.begin(), p.end());
     return Tensor::zeros(x_T.shape());
   };

@@ -268,7 +268,7 @@ TEST_CASE("the Shapes pipeline scores ground-truth images at 100%, seen and held
   Generator render_gen(9);
   int colour_shift = 0;
   int64_t calls = 0;
-  const PromptSampler truth = [&](const std::vector<std::string>& prompts, double, const Tensor& x_T) {
+  const PromptSampler truth = [&](const std::vector<std::string>& prompts, double, const Tensor& x_T, int64_t) {
     ++calls;
     std::vector<Tensor> images;
     for (const std::string& p : prompts) {
@@ -326,7 +326,7 @@ TEST_CASE("the Fashion-MNIST pipeline: real images of the prompted class score h
   std::map<int64_t, std::vector<int64_t>> pool;
   for (int64_t i = 5000; i < 10000; ++i) pool[static_cast<int64_t>(test.labels.at({i}))].push_back(i);
   int64_t shift = 0;
-  const PromptSampler real = [&](const std::vector<std::string>& prompts, double, const Tensor&) {
+  const PromptSampler real = [&](const std::vector<std::string>& prompts, double, const Tensor&, int64_t) {
     std::map<int64_t, size_t> used;
     std::vector<int64_t> idx;
     for (const std::string& p : prompts) {
@@ -357,7 +357,7 @@ TEST_CASE("the Fashion-MNIST pipeline: real images of the prompted class score h
   CHECK(w.prompt_accuracy <= 0.2);
   // The class mix is the same (every class once, shifted), so the Frechet distance stays close
   // to the real-vs-real level; both are far below that of noise.
-  const PromptSampler noise = [&](const std::vector<std::string>& prompts, double, const Tensor&) {
+  const PromptSampler noise = [&](const std::vector<std::string>& prompts, double, const Tensor&, int64_t) {
     Generator gen(3);
     return gen.uniform({static_cast<int64_t>(prompts.size()), 1, 32, 32}, -1.0, 1.0);
   };
@@ -440,21 +440,20 @@ TEST_CASE("eval with DDPM or DDIM eta > 0 draws the sampler noise deterministica
     s.sampler = sampler == "ddpm" ? "ddpm" : "ddim";
     s.eta = sampler == "ddim-eta" ? 0.5 : 0.0;
     const PromptSampler first = model_sampler(m, s);
-    const Tensor c0 = first(prompts, 1.0, x);     // call 0: chunk 0
-    const Tensor c1 = first(prompts, 1.0, x);     // call 1: chunk 1 (same inputs, its own noise)
-    first(last, 1.0, x_last);                     // call 2: chunk 2
-    const Tensor again = first(prompts, 1.0, x);  // call 3: chunk 0 of the next guidance scale
-    CHECK(same(again, c0));
-    CHECK(same(model_sampler(m, s)(prompts, 1.0, x), c0));  // a fresh run repeats it
+    const Tensor c0 = first(prompts, 1.0, x, 0);                    // chunk 0
+    const Tensor later = first(last, 1.0, x_last, 2);               // chunk 2, asked first
+    const Tensor c1 = first(prompts, 1.0, x, 1);                    // chunk 1 (same inputs, its own noise)
+    const Tensor again = first(prompts, 1.0, x, 0);                 // chunk 0 of the next guidance scale
+    CHECK(same(again, c0));                                         // the noise depends on the chunk, not on the calls
+    CHECK(same(model_sampler(m, s)(prompts, 1.0, x, 0), c0));       // a fresh run repeats it
+    CHECK(same(model_sampler(m, s)(last, 1.0, x_last, 2), later));  // in any order
     if (sampler == "ddim")
       CHECK(same(c1, c0));  // deterministic DDIM uses no noise at all
     else
       CHECK_FALSE(same(c1, c0));
     // Chunk 0's noise is the documented stream: seed, block offset 2^40.
     GenerateOptions g;
-    g.sampler = image_sampler_options(s.steps);
-    g.sampler.sampler = s.sampler;
-    g.sampler.eta = s.eta;
+    g.sampler = image_sampler_options(parse_sampler_kind(s.sampler), s.steps, s.eta);
     g.guidance = 1.0;
     g.batch = s.batch;
     Generator gen(s.seed);

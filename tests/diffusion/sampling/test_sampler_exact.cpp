@@ -54,7 +54,7 @@ PointStats point_stats(const Tensor& x, const PointMixture& data) {
 
 template <typename Data>
 Denoiser optimal_denoiser(const Data& data, const NoiseSchedule& s, Prediction p) {
-  return [&data, &s, p](const Tensor& x, const Tensor& t) { return optimal_output(data, x, t, s, p); };
+  return Denoiser([&data, &s, p](const Tensor& x, const Tensor& t) { return optimal_output(data, x, t, s, p); }, p);
 }
 
 }  // namespace
@@ -72,8 +72,8 @@ TEST_CASE("DDPM with the optimal denoiser lands on the data points with the righ
       INFO(name << ", variance " << variance);
       const NoiseSchedule s = make_schedule(name);
       Generator gen(2024);
-      SamplerOptions opt;
-      opt.variance = variance;
+      DdpmOptions opt;
+      opt.variance = variance == "beta" ? DdpmVariance::Beta : DdpmVariance::BetaTilde;
       const Tensor x = ddpm_sample(optimal_denoiser(kPoints, s, Prediction::Epsilon), s, gen.normal({N, 2}), gen, opt);
       const PointStats st = point_stats(x, kPoints);
       INFO("counts " << st.counts[0] << " " << st.counts[1] << " " << st.counts[2] << ", chi2 " << st.chi2);
@@ -96,11 +96,10 @@ TEST_CASE("DDIM (50 steps, eta = 0) with the optimal denoiser lands on the point
         INFO(name << ", " << prediction_name(p) << ", " << spacing);
         const NoiseSchedule s = make_schedule(name);
         Generator gen(77);
-        SamplerOptions opt;
+        DdimOptions opt;
         opt.steps = 50;
         opt.eta = 0.0;
-        opt.spacing = spacing;
-        opt.prediction = p;
+        opt.spacing = parse_timestep_spacing(spacing);
         const Tensor x = ddim_sample(optimal_denoiser(kPoints, s, p), s, gen.normal({N, 2}), gen, opt);
         const PointStats st = point_stats(x, kPoints);
         INFO("counts " << st.counts[0] << " " << st.counts[1] << " " << st.counts[2] << ", chi2 " << st.chi2);
@@ -124,9 +123,8 @@ TEST_CASE("DDPM and many-step DDIM reproduce a Gaussian's mean and covariance", 
       INFO(sampler << ", " << name);
       const NoiseSchedule s = make_schedule(name);
       Generator gen(99);
-      SamplerOptions opt;
-      opt.sampler = sampler;
-      opt.steps = 1000;
+      SamplerOptions opt = DdpmOptions{};
+      if (sampler == "ddim") opt = DdimOptions{.steps = 1000};
       const Tensor x = sample(optimal_denoiser(data, s, Prediction::Epsilon), s, gen.normal({N, 2}), gen, opt);
       const std::vector<double> v = x.to_vector();
       double m[2] = {0, 0}, c[3] = {0, 0, 0};
@@ -168,7 +166,7 @@ TEST_CASE("DDIM (eta = 0) on Gaussian data is exactly the affine map of eq. 12",
       for (int64_t steps : {1, 7, 50}) {
         INFO(name << ", " << spacing << ", " << steps << " steps");
         const NoiseSchedule s = make_schedule(name);
-        const std::vector<int64_t> ts = sampling_timesteps(1000, steps, spacing);
+        const std::vector<int64_t> ts = sampling_timesteps(1000, steps, parse_timestep_spacing(spacing));
         double a = 1.0, c[2] = {0.0, 0.0};  // x = a x_T + c, per coordinate
         for (size_t i = 0; i < ts.size(); ++i) {
           const double A = s.alpha_bar.at({ts[i]});
@@ -180,9 +178,9 @@ TEST_CASE("DDIM (eta = 0) on Gaussian data is exactly the affine map of eq. 12",
         }
         Generator gen(4);
         const Tensor xT = gen.normal({N, 2}, 0.0, 1.0, DType::F64);
-        SamplerOptions opt;
+        DdimOptions opt;
         opt.steps = steps;
-        opt.spacing = spacing;
+        opt.spacing = parse_timestep_spacing(spacing);
         const Tensor x = ddim_sample(optimal_denoiser(data, s, Prediction::Epsilon), s, xT, gen, opt);
         double worst = 0.0;
         for (int64_t i = 0; i < N; ++i)
@@ -207,7 +205,7 @@ TEST_CASE("classifier-free guidance sharpens samples towards the conditioned cla
   // Fraction of samples whose nearest point is in class A (indices 0, 1 of `both`).
   auto fraction_a = [&](const PointMixture& cond, double w, const std::string& sampler, int64_t N) {
     int calls = 0;
-    BatchedModel model = [&](const Tensor& x2, const Tensor& t2) {
+    Denoiser model = [&](const Tensor& x2, const Tensor& t2) {
       ++calls;
       // Rows 0..B-1: unconditional (both classes); rows B..2B-1: conditional.
       const int64_t B = x2.size(0) / 2;
@@ -217,9 +215,8 @@ TEST_CASE("classifier-free guidance sharpens samples towards the conditioned cla
                     0);
     };
     Generator gen(5);
-    SamplerOptions opt;
-    opt.sampler = sampler;
-    opt.steps = 50;
+    SamplerOptions opt = DdpmOptions{};
+    if (sampler == "ddim") opt = DdimOptions{.steps = 50, .spacing = TimestepSpacing::Leading};
     const Tensor x = sample(classifier_free_guidance(model, w), s, gen.normal({N, 2}), gen, opt);
     CHECK(calls == (sampler == "ddim" ? 50 : 1000));  // one batched call per step
     std::vector<double> dist;

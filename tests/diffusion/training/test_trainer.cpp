@@ -241,7 +241,7 @@ TEST_CASE("a checkpoint restores model, optimizer, EMA, tokenizer and streams, t
   Generator gen(1);
   const Tensor x_T = gen.normal({4, 1, 32, 32});
   GenerateOptions g;
-  g.sampler = image_sampler_options(3);
+  g.sampler = image_sampler_options(SamplerKind::Ddim, 3);
   g.batch = 4;
   const Tensor all = generate_images(*m.model, *m.tokenizer, m.schedule, FixedData::captions(), x_T, gen, g);
   CHECK(all.shape() == Shape{4, 1, 32, 32});

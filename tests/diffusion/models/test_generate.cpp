@@ -1,0 +1,56 @@
+// generate_images reads the U-Net's output as the model's own prediction type.
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "diffusion/models/generate.h"
+#include "diffusion/process/schedule.h"
+#include "diffusion/sampling/ddim.h"
+
+using namespace tinydiff;
+
+namespace {
+
+// A micro model whose U-Net outputs exactly 0 (every U-Net weight and bias is zero), read as `p`.
+std::unique_ptr<TextToImageModel> zero_unet_model(Prediction p) {
+  Generator init(0);
+  auto model = std::make_unique<TextToImageModel>(model_config("micro", 1), init, p);
+  for (auto& [name, param] : model->unet.named_parameters()) {
+    Tensor v = param.value();
+    v.copy_(Tensor::zeros(v.shape(), v.dtype()));
+  }
+  return model;
+}
+
+}  // namespace
+
+TEST_CASE("generate_images reads the output as the model's prediction type", "[model][generate]") {
+  // The U-Net's output is 0 at every step. Read as v it means x0_hat = sqrt(abar) x_t, read as eps it
+  // means x0_hat = x_t / sqrt(abar): two different trajectories. generate_images must follow the
+  // model's own type, i.e. equal ddim_sample with a zero denoiser of that type (exactly: same
+  // arithmetic), clamped to [-1, 1].
+  const NoiseSchedule schedule = make_schedule("linear", {.num_timesteps = 20});
+  const std::vector<std::string> prompts = {"a red circle", "a blue square"};
+  TokenizerOptions to;
+  to.max_length = model_config("micro", 1).max_length;
+  to.max_vocab = model_config("micro", 1).vocab_size;
+  const Tokenizer tok = Tokenizer::build(prompts, to);
+  Generator noise(3);
+  const Tensor x_T = noise.normal({2, 1, 32, 32});  // (N, C, S, S)
+  GenerateOptions g;
+  g.sampler = image_sampler_options(SamplerKind::Ddim, 5);
+  std::vector<Tensor> results;
+  for (Prediction p : {Prediction::V, Prediction::Epsilon}) {
+    INFO(prediction_name(p));
+    const auto model = zero_unet_model(p);
+    CHECK(model->prediction() == p);
+    Generator unused(0);
+    const Tensor images = generate_images(*model, tok, schedule, prompts, x_T, unused, g);  // (2, 1, 32, 32)
+    const Denoiser zero([](const Tensor& x, const Tensor&) { return Tensor::zeros(x.shape(), x.dtype()); }, p);
+    Generator unused2(0);
+    const Tensor expected = clamp(ddim_sample(zero, schedule, x_T, unused2, std::get<DdimOptions>(g.sampler)), -1, 1);
+    CHECK(max_abs_diff(images, expected) == 0.0);
+    results.push_back(images);
+  }
+  CHECK(max_abs_diff(results[0], results[1]) > 0.1);
+}
