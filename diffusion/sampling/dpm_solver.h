@@ -1,6 +1,8 @@
 /// \file
-/// \brief DPM-Solver++(2M) (Lu, Zhou, Bao, Chen, Li & Zhu, "DPM-Solver++: Fast Solver for Guided Sampling of
-/// Diffusion Probabilistic Models", 2022, Algorithm 2), in the \f$\sigma\f$ view (karras_sigmas.h).
+/// \brief DPM-Solver++(2M), Algorithm 2 of Lu, Zhou, Bao, Chen, Li & Zhu 2022, in the \f$\sigma\f$ view
+/// (karras_sigmas.h).
+///
+/// The paper: "DPM-Solver++: Fast Solver for Guided Sampling of Diffusion Probabilistic Models" (arXiv 2211.01095).
 ///
 /// DPM-Solver++ solves the probability-flow ODE written for the denoised estimate \f$D = \hat x_0\f$ in the
 /// log-SNR time \f$\lambda = -\log\sigma\f$ (half the log signal-to-noise ratio; in the \f$\sigma\f$ view the signal

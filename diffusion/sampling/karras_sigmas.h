@@ -2,14 +2,15 @@
 /// \brief The \f$\sigma\f$ view of a VP (DDPM) schedule, the probability-flow ODE in it, and the noise levels the
 /// ODE samplers visit: Karras et al.'s \f$\rho = 7\f$ schedule or uniform in the timestep.
 ///
-/// ## The \f$\sigma\f$ view (Karras, Aittala, Aila & Laine, "Elucidating the Design Space of Diffusion-Based
-/// Generative Models", NeurIPS 2022, "EDM", sec. 2 and table 1)
+/// ## The \f$\sigma\f$ view
+/// Karras, Aittala, Aila & Laine, NeurIPS 2022,
+/// "Elucidating the Design Space of Diffusion-Based Generative Models" ("EDM"), sec. 2 and table 1:
 /// A DDPM sample \f$x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon\f$ divided by its signal scale is
 /// clean data plus noise of standard deviation \f$\sigma_t\f$:
 /// \f[ x = \frac{x_t}{\sqrt{\bar\alpha_t}} = x_0 + \sigma_t\,\epsilon, \qquad
 ///     \sigma_t = \sqrt{\frac{1-\bar\alpha_t}{\bar\alpha_t}}, \qquad \bar\alpha_t = \frac{1}{1+\sigma_t^2}. \f]
-/// In these variables the probability-flow ODE (Song et al. 2021, "Score-Based Generative Modeling through
-/// SDEs", eq. 13; EDM eq. 1 and 3 with \f$s = 1\f$, \f$\sigma(t) = t\f$) is
+/// In these variables the probability-flow ODE (EDM eqs. 1 and 3 with \f$s = 1\f$, \f$\sigma(t) = t\f$;
+/// Song et al. 2021, "Score-Based Generative Modeling through SDEs", eq. 13) is
 /// \f[ \frac{dx}{d\sigma} = \frac{x - D(x;\sigma)}{\sigma}, \f]
 /// where \f$D(x;\sigma) = \hat x_0\f$ is the denoised estimate: the network is called on
 /// \f$x_t = x\sqrt{\bar\alpha_t}\f$ and its output, \f$\epsilon\f$, \f$x_0\f$ or \f$v\f$, is turned into

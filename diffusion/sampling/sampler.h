@@ -29,6 +29,11 @@
 ///   opt.steps = 50;                                                                  // trailing spacing, eta 0
 ///   Generator gen(0);
 ///   Tensor x = sample(model, schedule, gen.normal({16, 2}), gen, opt);
+///   DpmSolverOptions dpm;                                                            // karras sigmas
+///   dpm.steps = 15;                                                                  // 15 model calls
+///   Tensor y = sample(model, schedule, gen.normal({16, 2}), gen, dpm);
+///   SamplerOptions named = HeunOptions{.steps = 10};                                 // 19 model calls
+///   if (parse_sampler_kind("dpm++2m") == SamplerKind::DpmSolver2M) named = dpm;      // names at the edge only
 /// \endcode
 #pragma once
 
