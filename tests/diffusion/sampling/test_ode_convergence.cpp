@@ -137,7 +137,7 @@ TEST_CASE("the ODE solvers converge to the exact Gaussian solution with orders 1
 TEST_CASE("Euler ancestral samples a Gaussian's mean and variance", "[diffusion][sampler][ode][exact][slow]") {
   // 1000 steps on a 1000-step linear schedule (every timestep), 20000 samples of N(mu, 0.5^2) in 2-D.
   // The mean is exact up to sampling error (standard error 0.5 / sqrt(20000) = 0.0035; tolerance 0.015, over 4
-  // standard errors). The variance is low by the sampler's discretisation, about 1.2% at 1000 steps (it uses
+  // standard errors). The variance is low by the sampler's discretisation, about 1.5% at 1000 steps (it uses
   // E[x0 | x_t] for x0), plus a sampling error of sqrt(2 / 20000) = 1%: tolerance 5% relative. The fresh
   // noise's amplitude itself is pinned exactly by "Euler ancestral with eta = 1 is DDIM with eta = 1"
   // (test_ode_samplers.cpp); this test checks the distribution that results.
