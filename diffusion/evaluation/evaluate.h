@@ -89,7 +89,7 @@ struct EvalOptions {
   FashionClassifierTrainOptions classifier_training;  ///< how to train the classifier when it is not cached
   std::string fashion_dir = kFashionMnistDir;         ///< where the Fashion-MNIST files are
   std::function<void(const std::string&)> log;        ///< progress lines (may be empty)
-  StepCallback on_step;  ///< called after every sampler step of every chunk (a progress bar; may be empty)
+  StepCallback on_step;  ///< called at every sampler step of every chunk (a progress bar; may be empty)
 };
 
 /// Throws Error naming the first option out of range (samples, steps, batch, image counts, guidance,
