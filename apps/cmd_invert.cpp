@@ -76,7 +76,7 @@ void run_invert(const InvertArgs& a) {
   inv.steps = a.steps;
   inv.guidance = a.guidance;
   GenerateOptions g;
-  g.sampler = image_sampler_options(SamplerKind::Ddim, a.steps, 0.0);
+  g.sampler = inversion_sampler_options(a.steps);  // DDIM without clipping, as 'sample --init-noise' uses
   g.guidance = a.guidance;
   Tensor x_T, back;
   try {

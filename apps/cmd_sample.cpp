@@ -12,6 +12,7 @@
 #include "apps/output_dir.h"
 #include "diffusion/data/image_io.h"
 #include "diffusion/models/generate.h"
+#include "diffusion/models/invert.h"
 #include "diffusion/models/trained_model.h"
 
 namespace tinydiff::cli {
@@ -127,6 +128,8 @@ void run_sample(const SampleArgs& a, const CLI::App& sub) {
 
   GenerateOptions g;
   g.sampler = image_sampler_options(parse_sampler_kind(a.sampler), a.steps, a.eta);
+  // From inverted noise, deterministic DDIM samples as 'tinydiff invert' reconstructs: without clipping x0_hat.
+  if (!a.init_noise.empty() && a.sampler == "ddim" && a.eta == 0.0) g.sampler = inversion_sampler_options(a.steps);
   g.guidance = a.guidance;
   g.batch = a.batch;
   if (!a.negative_prompt.empty()) g.negative_prompts = {a.negative_prompt};
@@ -222,8 +225,9 @@ void add_sample_command(CLI::App& app) {
       ->group(editing);
   sub->add_option("--init-noise", a->init_noise,
                   "Start from the noise x_T in this .safetensors file (written by 'tinydiff invert') instead of random "
-                  "noise: with DDIM and the inverted image's settings it redraws the image, with another prompt it "
-                  "edits it keeping the layout")
+                  "noise: with DDIM (eta 0, sampled without clipping, as invert does) and the inverted image's --steps "
+                  "and --guidance it redraws the image, with another prompt it edits it keeping the layout (exact "
+                  "only with many steps and at guidance 1)")
       ->group(editing);
   sub->callback([a, sub] { run_sample(*a, *sub); });
 }

@@ -10,6 +10,12 @@
 
 namespace tinydiff {
 
+SamplerOptions inversion_sampler_options(int64_t steps) {
+  DdimOptions ddim = std::get<DdimOptions>(image_sampler_options(SamplerKind::Ddim, steps, 0.0));
+  ddim.clip_x0 = false;  // clipping would change the ODE the inversion integrates
+  return ddim;
+}
+
 Tensor invert_images(const TextToImageModel& model, const Tokenizer& tokenizer, const NoiseSchedule& schedule,
                      const std::vector<std::string>& prompts, const Tensor& images, const InvertOptions& options) {
   const ModelConfig& cfg = model.config();
@@ -27,7 +33,7 @@ Tensor invert_images(const TextToImageModel& model, const Tokenizer& tokenizer, 
   TD_CHECK(tokenizer.max_length() == cfg.max_length && tokenizer.vocab_size() <= cfg.vocab_size, "invert_images",
            fmt::format("the tokenizer ({} words, length {}) does not fit the model (vocab {}, length {})",
                        tokenizer.vocab_size(), tokenizer.max_length(), cfg.vocab_size, cfg.max_length));
-  DdimOptions ddim = std::get<DdimOptions>(image_sampler_options(SamplerKind::Ddim, options.steps, 0.0));
+  const DdimOptions ddim = std::get<DdimOptions>(inversion_sampler_options(options.steps));
 
   NoGradGuard no_grad;
   std::vector<Tensor> chunks;

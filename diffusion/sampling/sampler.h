@@ -29,7 +29,10 @@
 /// - running [0, k) and then [k, S) gives what [0, S) gives (with the same Generator: the same noise, drawn
 ///   in the same order). A multistep solver may restart its history at `begin` (it then runs the first
 ///   step of a range at first order); it documents when it does.
-/// `with_step_range` sets the range on any options; `sampler_timesteps` must list each sampler's timesteps.
+/// `with_step_range` sets the range on any options; `sampler_timesteps` must list each sampler's timesteps (a
+/// sampler whose steps sit between training timesteps, e.g. on a Karras \f$\sigma\f$ grid, lists for each step the
+/// training timestep whose \f$\bar\alpha_t\f$ the x given at that step is noised to, and reads x at that level).
+/// tests/diffusion/sampling/test_editing.cpp checks the contract for every sampler in its `some_samplers()` list.
 ///
 /// Usage:
 /// \code
