@@ -67,7 +67,8 @@ std::vector<SamplerOptions> some_samplers() {
 
 }  // namespace
 
-TEST_CASE("step ranges compose: [0, k) then [k, S) is [0, S), and an empty range returns x", "[diffusion][editing]") {
+TEST_CASE("step ranges compose: steps 0..k-1 then k..S-1 equal 0..S-1, and an empty range returns x",
+          "[diffusion][editing]") {
   // The editing contract (sampler.h) for DDIM (eta 0 and 1) and DDPM: same Generator seed, so the same noise
   // in the same order; the results must be bitwise equal.
   const NoiseSchedule s = make_schedule("linear", {.num_timesteps = 100});
