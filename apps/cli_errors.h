@@ -4,7 +4,8 @@
 /// The exit codes are those of every program of the project (tensor/program.h): 0 success,
 /// 1 usage error (unknown flag, missing or out-of-range value, unknown data set or sampler,
 /// options that contradict the checkpoint), 2 bad file (missing or corrupt checkpoint, missing
-/// data set, output folder that cannot be written), 3 training stopped (too many non-finite
+/// data set, output folder that cannot be written, an editing file — init image, mask, noise — that is
+/// unreadable or does not fit the model), 3 training stopped (too many non-finite
 /// losses in a row), 4 unexpected failure (out of memory, or a bug), 130 interrupted (Ctrl-C,
 /// SIGTERM; training saved a checkpoint first).
 ///

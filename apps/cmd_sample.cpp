@@ -10,10 +10,12 @@
 
 #include "apps/cli_errors.h"
 #include "apps/commands.h"
+#include "apps/edit_inputs.h"
 #include "apps/output_dir.h"
 #include "apps/step_progress.h"
 #include "diffusion/data/image_io.h"
 #include "diffusion/models/generate.h"
+#include "diffusion/models/invert.h"
 #include "diffusion/models/trained_model.h"
 #include "diffusion/sampling/karras_sigmas.h"
 
@@ -24,8 +26,10 @@ constexpr int64_t kMaxCount = 10000;
 
 struct SampleArgs {
   std::string checkpoint, prompt, out, sampler = "ddim", sigmas = "karras";
-  int64_t count = 8, steps = 50, batch = 64;
+  std::string negative_prompt, init_image, mask, init_noise;  // editing; empty: not given
+  int64_t count = 8, steps = 50, batch = 64, resample = 1;
   double eta = 0.0, guidance = 3.0;
+  double strength = -1.0;  // -1: not given (0.8 for image-to-image, 1 for inpainting)
   uint64_t seed = 0;
   int threads = 0;
   bool raw_weights = false;
@@ -76,6 +80,32 @@ void check_args(const SampleArgs& a) {
           "3 is a good start; 1 turns guidance off");
   if (a.batch < 1) usage(fmt::format("--batch must be at least 1, got {}", a.batch), "the default is 64");
   if (a.threads < 0) usage(fmt::format("--threads must not be negative, got {}", a.threads), "0 uses every core");
+  if (a.strength != -1.0 && !(a.strength >= 0 && a.strength <= 1))
+    usage(fmt::format("--strength must be in [0, 1], got {}", a.strength),
+          "0 keeps the init image, 1 redraws it from pure noise; 0.5-0.8 edits it");
+  if (a.strength != -1.0 && a.init_image.empty())
+    usage("--strength needs --init-image", "give the picture to start from with --init-image PNG");
+  if (!a.mask.empty() && a.init_image.empty())
+    usage("--mask needs --init-image", "give the picture whose black mask pixels are kept with --init-image PNG");
+  if (a.resample < 1 || a.resample > 100)
+    usage(fmt::format("--resample must be 1..100, got {}", a.resample), "1 runs each step once; 5-10 blend better");
+  if (a.resample > 1 && a.mask.empty())
+    usage("--resample needs --mask", "resampling jumps apply to inpainting: add --init-image PNG --mask PNG");
+}
+
+// Warns about prompt words the model cannot read; `what` names the prompt ("prompt", "negative prompt").
+void warn_about_prompt(const Tokenizer& tokenizer, const std::string& prompt, const std::string& what,
+                       const std::string& checkpoint) {
+  const Tokenizer::Encoded enc = tokenizer.encode(prompt);
+  if (!enc.unknown.empty())
+    print_warning(
+        fmt::format("unknown word{} {} in the {} {} <unk> (not in the training captions); see 'tinydiff "
+                    "info --checkpoint {}' for the vocabulary",
+                    enc.unknown.size() == 1 ? "" : "s", fmt::format("'{}'", fmt::join(enc.unknown, "', '")), what,
+                    enc.unknown.size() == 1 ? "becomes" : "become", checkpoint));
+  if (enc.truncated)
+    print_warning(fmt::format("the {} is longer than the model's {} tokens; only its first {} words are used", what,
+                              tokenizer.max_length(), tokenizer.max_length() - 1));
 }
 
 TrainedModel load(const std::string& path, bool use_ema) {
@@ -94,7 +124,19 @@ void run_sample(const SampleArgs& a, const CLI::App& sub) {
   check_args(a);
   const auto [kind, sigmas] = parse_sampler_args(a, sub);
   if (a.threads > 0) omp_set_num_threads(a.threads);
+  // The editing files are read before the checkpoint, so that a wrong file fails fast.
+  const Tensor init_png = a.init_image.empty() ? Tensor() : read_png_flag(a.init_image, "--init-image");
+  const Tensor mask_png = a.mask.empty() ? Tensor() : read_png_flag(a.mask, "--mask");
   const TrainedModel m = load(a.checkpoint, !a.raw_weights);
+  const int64_t C = m.config.image_channels, S = m.config.image_size;
+  EditOptions edit;
+  if (init_png.defined()) {
+    check_image_fits(init_png, a.init_image, "--init-image", C, S);
+    edit.init = concat(std::vector<Tensor>(size_t(a.count), init_png.unsqueeze(0)), 0);  // (N, C, S, S)
+    edit.strength = a.strength != -1.0 ? a.strength : (mask_png.defined() ? 1.0 : 0.8);
+  }
+  if (mask_png.defined()) edit.mask = binary_mask(mask_png, a.mask, S);  // (1, 1, S, S): 1 = generate
+  edit.resample = a.resample;
   if (kind != SamplerKind::Ddpm && a.steps > m.schedule.num_timesteps)
     throw CliError(kExitUsage,
                    fmt::format("--steps {} is more than the model's {} timesteps", a.steps, m.schedule.num_timesteps),
@@ -102,34 +144,47 @@ void run_sample(const SampleArgs& a, const CLI::App& sub) {
   if (kind == SamplerKind::Ddpm && sub.count("--steps"))
     print_warning(fmt::format("--steps is ignored by ddpm, which takes all {} steps", m.schedule.num_timesteps));
 
+  const Tensor file_noise = a.init_noise.empty() ? Tensor() : read_init_noise(a.init_noise, a.count, C, S);
+  if (file_noise.defined() && kind == SamplerKind::Ddpm)
+    print_warning("--init-noise is DDIM's noise (from 'tinydiff invert'); ddpm adds fresh noise at every step");
+
   OutputDir out(a.out, "--out");
   // Tokenize once to warn about what the model cannot read.
-  const Tokenizer::Encoded enc = m.tokenizer->encode(a.prompt);
-  if (!enc.unknown.empty())
-    print_warning(
-        fmt::format("unknown word{} {} in the prompt {} <unk> (not in the training captions); see 'tinydiff "
-                    "info --checkpoint {}' for the vocabulary",
-                    enc.unknown.size() == 1 ? "" : "s", fmt::format("'{}'", fmt::join(enc.unknown, "', '")),
-                    enc.unknown.size() == 1 ? "becomes" : "become", a.checkpoint));
-  if (enc.truncated)
-    print_warning(fmt::format("the prompt is longer than the model's {} tokens; only its first {} words are used",
-                              m.tokenizer->max_length(), m.tokenizer->max_length() - 1));
+  warn_about_prompt(*m.tokenizer, a.prompt, "prompt", a.checkpoint);
+  if (!a.negative_prompt.empty()) {
+    warn_about_prompt(*m.tokenizer, a.negative_prompt, "negative prompt", a.checkpoint);
+    if (a.guidance == 1.0)
+      print_warning("--negative-prompt has no effect at --guidance 1 (only the prompt's half is evaluated)");
+  }
 
   GenerateOptions g;
   g.sampler = image_sampler_options(kind, a.steps, a.eta, sigmas);
+  // From inverted noise, deterministic DDIM samples as 'tinydiff invert' reconstructs: without clipping x0_hat.
+  if (!a.init_noise.empty() && kind == SamplerKind::Ddim && a.eta == 0.0)
+    g.sampler = inversion_sampler_options(a.steps);
   g.guidance = a.guidance;
   g.batch = a.batch;
-  const int64_t C = m.config.image_channels, S = m.config.image_size, T = m.schedule.num_timesteps;
+  if (!a.negative_prompt.empty()) g.negative_prompts = {a.negative_prompt};
+  g.edit = edit;
+  const int64_t T = m.schedule.num_timesteps;
   Generator gen(a.seed);
-  const Tensor x_T = gen.normal({a.count, C, S, S});  // (N, C, S, S)
+  Tensor x_T = gen.normal({a.count, C, S, S});  // (N, C, S, S)
+  if (file_noise.defined()) x_T = file_noise;   // (N, C, S, S) from 'tinydiff invert'
   const int64_t steps = sampler_steps(g.sampler, T), nfe = sampler_evaluations(g.sampler, T);
   const bool ode = kind != SamplerKind::Ddim && kind != SamplerKind::Ddpm;
+  std::string editing;
+  if (!a.negative_prompt.empty()) editing += fmt::format(", negative prompt \"{}\"", a.negative_prompt);
+  if (edit.init.defined())
+    editing += fmt::format(", {} '{}' at strength {}", edit.mask.defined() ? "inpainting" : "from", a.init_image,
+                           edit.strength);
+  if (edit.mask.defined()) editing += fmt::format(" with mask '{}' (resample {})", a.mask, a.resample);
+  if (file_noise.defined()) editing += fmt::format(", noise from '{}'", a.init_noise);
   std::fputs(fmt::format("tinydiff: sampling {} image{} of \"{}\" ({}, {} steps{}{}, guidance {}, {} weights, step {} "
-                         "of '{}')\n",
+                         "of '{}'{})\n",
                          a.count, a.count == 1 ? "" : "s", a.prompt, sampler_name(kind), steps,
                          nfe != steps ? fmt::format(" = {} model evaluations", nfe) : "",
                          ode ? fmt::format(", {} sigmas", sigma_spacing_name(sigmas)) : "", a.guidance,
-                         a.raw_weights ? "training" : "EMA", m.step, m.dataset)
+                         a.raw_weights ? "training" : "EMA", m.step, m.dataset, editing)
                  .c_str(),
              stdout);
   // One bar over every step of every chunk of --batch images (stderr, on a terminal only).
@@ -196,6 +251,35 @@ void add_sample_command(CLI::App& app) {
   sub->add_option("--batch", a->batch, "Images per network call")->capture_default_str();
   sub->add_option("--threads", a->threads, "Threads (0: every core)")->capture_default_str();
   sub->add_flag("--training-weights", a->raw_weights, "Use the raw training weights instead of the EMA weights");
+  // Editing (README "Editing"; diffusion/sampling/editing.h, diffusion/models/invert.h).
+  const std::string editing = "Editing";
+  sub->add_option("-n,--negative-prompt", a->negative_prompt,
+                  "Guide away from this prompt instead of away from the empty one (needs --guidance other than 1)")
+      ->group(editing);
+  sub->add_option("--init-image", a->init_image,
+                  "Start from this PNG (the model's size and channels, e.g. 32x32 grayscale) instead of pure noise: "
+                  "image-to-image (SDEdit)")
+      ->group(editing);
+  sub->add_option("--strength", a->strength,
+                  "How much of the sampling to redo from --init-image, in [0, 1]: the last round(strength x steps) "
+                  "steps run from the image noised to that step; 0 returns the image, 1 starts from pure noise "
+                  "(default 0.8, or 1 with --mask)")
+      ->group(editing);
+  sub->add_option("--mask", a->mask,
+                  "Inpainting (RePaint): a black-and-white PNG of the model's size; white pixels are generated, black "
+                  "ones keep --init-image (re-noised to each step's level)")
+      ->group(editing);
+  sub->add_option("--resample", a->resample,
+                  "With --mask: run every step this many times, re-noising between runs (RePaint's resampling) so "
+                  "the generated part blends with the kept part")
+      ->capture_default_str()
+      ->group(editing);
+  sub->add_option("--init-noise", a->init_noise,
+                  "Start from the noise x_T in this .safetensors file (written by 'tinydiff invert') instead of random "
+                  "noise: with DDIM (eta 0, sampled without clipping, as invert does) and the inverted image's --steps "
+                  "and --guidance it redraws the image, with another prompt it edits it keeping the layout (exact "
+                  "only with many steps and at guidance 1)")
+      ->group(editing);
   sub->callback([a, sub] { run_sample(*a, *sub); });
 }
 

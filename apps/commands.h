@@ -25,6 +25,8 @@ namespace tinydiff::cli {
 void add_train_command(CLI::App& app);
 /// `tinydiff sample`: generates images for a prompt from a checkpoint (apps/cmd_sample.cpp).
 void add_sample_command(CLI::App& app);
+/// `tinydiff invert`: DDIM inversion of an image to the noise `sample --init-noise` starts from (apps/cmd_invert.cpp).
+void add_invert_command(CLI::App& app);
 /// `tinydiff info`: describes a checkpoint (apps/cmd_info.cpp).
 void add_info_command(CLI::App& app);
 /// `tinydiff eval`: scores a checkpoint over a sweep of guidance scales (apps/cmd_eval.cpp).
@@ -45,6 +47,7 @@ inline CLI::Validator non_negative_integer() {
 inline void add_all_commands(CLI::App& app) {
   add_train_command(app);
   add_sample_command(app);
+  add_invert_command(app);
   add_info_command(app);
   add_eval_command(app);
   add_train_classifier_command(app);

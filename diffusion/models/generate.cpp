@@ -38,6 +38,37 @@ SamplerOptions image_sampler_options(SamplerKind kind, int64_t steps, double eta
   return ddim;
 }
 
+Denoiser guided_denoiser(const TextToImageModel& model, const Tokenizer& tokenizer,
+                         const std::vector<std::string>& prompts, const std::vector<std::string>& negative_prompts,
+                         double guidance) {
+  const int64_t b = static_cast<int64_t>(prompts.size());
+  TD_CHECK(b > 0, "guided_denoiser", "no prompts given");
+  TD_CHECK(negative_prompts.empty() || static_cast<int64_t>(negative_prompts.size()) == b, "guided_denoiser",
+           fmt::format("got {} negative prompts for {} prompts; expected none or one per prompt",
+                       negative_prompts.size(), b));
+  TD_CHECK(std::isfinite(guidance), "guided_denoiser", "the guidance scale must be finite");
+  const double w = guidance;
+  const bool need_cond = w != 0.0, need_uncond = w != 1.0;
+  const Tokenizer::Batch cond = tokenizer.encode_batch(prompts);  // ids: (b, L)
+  const Tokenizer::Batch uncond =                                 // the negative prompts, or b empty ones
+      tokenizer.encode_batch(negative_prompts.empty() ? std::vector<std::string>(size_t(b)) : negative_prompts);
+  Tensor ids, mask;
+  if (need_cond && need_uncond) {
+    ids = concat({uncond.ids, cond.ids}, 0);  // (2b, L): unconditional (negative) rows first (guidance.h)
+    mask = concat({uncond.mask, cond.mask}, 0);
+  } else {
+    ids = need_cond ? cond.ids : uncond.ids;  // (b, L)
+    mask = need_cond ? cond.mask : uncond.mask;
+  }
+  const Variable ctx = model.text_encoder.forward(ids, mask);  // ctx: (b or 2b, L, d), once
+  const Denoiser unet(
+      [&model, ctx, mask](const Tensor& x, const Tensor& t) {
+        return model.unet.forward(Variable(x), t, ctx, mask).value();  // (b or 2b, C, S, S)
+      },
+      model.prediction());
+  return need_cond && need_uncond ? classifier_free_guidance(unet, w) : unet;
+}
+
 Tensor generate_images(const TextToImageModel& model, const Tokenizer& tokenizer, const NoiseSchedule& schedule,
                        const std::vector<std::string>& prompts, const Tensor& x_T, Generator& gen,
                        const GenerateOptions& options) {
@@ -55,33 +86,34 @@ Tensor generate_images(const TextToImageModel& model, const Tokenizer& tokenizer
   TD_CHECK(tokenizer.max_length() == cfg.max_length && tokenizer.vocab_size() <= cfg.vocab_size, "generate_images",
            fmt::format("the tokenizer ({} words, length {}) does not fit the model (vocab {}, length {})",
                        tokenizer.vocab_size(), tokenizer.max_length(), cfg.vocab_size, cfg.max_length));
+  const std::vector<std::string>& neg = options.negative_prompts;
+  TD_CHECK(neg.size() <= 1 || static_cast<int64_t>(neg.size()) == n, "generate_images",
+           fmt::format("got {} negative prompts for {} prompts; expected none, one, or one per prompt", neg.size(), n));
+  const EditOptions& edit = options.edit;
+  TD_CHECK(!edit.init.defined() || edit.init.shape() == x_T.shape(), "generate_images",
+           fmt::format("the init images are {}; expected the shape of x_T, {}",
+                       edit.init.defined() ? shape_str(edit.init.shape()) : "", shape_str(x_T.shape())));
+  const bool per_image_mask = edit.mask.defined() && edit.mask.dim() == 4 && edit.mask.size(0) == n && n > 1;
+  TD_CHECK(!edit.mask.defined() || (edit.mask.dim() == 4 && (edit.mask.size(0) == 1 || per_image_mask)),
+           "generate_images",
+           fmt::format("the mask is {}; expected (1 or {}, 1 or {}, {}, {})",
+                       edit.mask.defined() ? shape_str(edit.mask.shape()) : "", n, cfg.image_channels, cfg.image_size,
+                       cfg.image_size));
 
   NoGradGuard no_grad;
-  const double w = options.guidance;
-  const bool need_cond = w != 0.0, need_uncond = w != 1.0;
   std::vector<Tensor> chunks;
   for (int64_t start = 0; start < n; start += options.batch) {
     const int64_t end = std::min(n, start + options.batch), b = end - start;
     const std::vector<std::string> chunk_prompts(prompts.begin() + start, prompts.begin() + end);
-    const Tokenizer::Batch cond = tokenizer.encode_batch(chunk_prompts);                          // ids: (b, L)
-    const Tokenizer::Batch uncond = tokenizer.encode_batch(std::vector<std::string>(size_t(b)));  // empty prompts
-    Tensor ids, mask;
-    if (need_cond && need_uncond) {
-      ids = concat({uncond.ids, cond.ids}, 0);  // (2b, L): unconditional rows first (guidance.h)
-      mask = concat({uncond.mask, cond.mask}, 0);
-    } else {
-      ids = need_cond ? cond.ids : uncond.ids;  // (b, L)
-      mask = need_cond ? cond.mask : uncond.mask;
-    }
-    const Variable ctx = model.text_encoder.forward(ids, mask);  // ctx: (b or 2b, L, d), once per chunk
-    const Denoiser unet(
-        [&](const Tensor& x, const Tensor& t) {
-          return model.unet.forward(Variable(x), t, ctx, mask).value();  // (b or 2b, C, S, S)
-        },
-        model.prediction());
-    const Denoiser denoiser = need_cond && need_uncond ? classifier_free_guidance(unet, w) : unet;
+    std::vector<std::string> chunk_neg;  // empty: the empty prompt
+    if (neg.size() == 1) chunk_neg.assign(size_t(b), neg[0]);
+    if (neg.size() > 1) chunk_neg.assign(neg.begin() + start, neg.begin() + end);
+    const Denoiser denoiser = guided_denoiser(model, tokenizer, chunk_prompts, chunk_neg, options.guidance);
     const Tensor x = x_T.slice(0, start, end).contiguous();  // (b, C, S, S)
-    chunks.push_back(sample(denoiser, schedule, x, gen, options.sampler));
+    EditOptions chunk_edit = edit;
+    if (edit.init.defined()) chunk_edit.init = edit.init.slice(0, start, end).contiguous();  // (b, C, S, S)
+    if (per_image_mask) chunk_edit.mask = edit.mask.slice(0, start, end).contiguous();       // (b, 1 or C, S, S)
+    chunks.push_back(edit_sample(denoiser, schedule, x, gen, options.sampler, chunk_edit));
   }
   return clamp(chunks.size() == 1 ? chunks[0] : concat(chunks, 0), -1.0, 1.0);  // (N, C, S, S)
 }

@@ -8,9 +8,16 @@
 /// \f$[x_t; x_t]\f$ with contexts \f$[\varnothing; c]\f$ and combines
 /// \f$\tilde\epsilon = \epsilon(x_t, \varnothing) + w\,(\epsilon(x_t, c) - \epsilon(x_t, \varnothing))\f$.
 /// With \f$w = 1\f$ only the conditional half is evaluated, with \f$w = 0\f$ only the
-/// unconditional one. Large requests are cut into chunks of `batch` images; each chunk starts
-/// from its rows of the given \f$x_T\f$, so the result does not depend on `batch` for the deterministic
-/// samplers (DDIM with \f$\eta = 0\f$, Euler, Heun, DPM-Solver++(2M)). The U-Net's output is read as the model's own
+/// unconditional one. A **negative prompt** \f$y^-\f$ takes the empty prompt's place: the "unconditional" half gets
+/// its context \f$c^- = \tau_\theta(y^-)\f$, and the guided output
+/// \f$\epsilon(x_t, c^-) + w\,(\epsilon(x_t, c) - \epsilon(x_t, c^-))\f$ moves away from \f$y^-\f$ instead of away
+/// from no prompt at all (as in diffusers' `negative_prompt`). **Editing** (sampling/editing.h):
+/// `GenerateOptions::edit` starts from an init image noised to the step its strength names (SDEdit) and/or keeps
+/// the pixels its mask marks 0 (RePaint); x_T then supplies the noise. Starting from noise found by DDIM
+/// inversion (`invert_images`, invert.h) instead of random noise reproduces a picture's layout under a new prompt.
+/// Large requests are cut into chunks of `batch` images; each chunk starts from its rows of the given \f$x_T\f$, so the
+/// result does not depend on `batch` for the deterministic samplers (DDIM with \f$\eta = 0\f$, Euler, Heun,
+/// DPM-Solver++(2M)). The U-Net's output is read as the model's own
 /// prediction type
 /// (`TextToImageModel::prediction()`), so an \f$x_0\f$- or \f$v\f$-prediction model needs no extra setting.
 /// A trained model, its tokenizer and its schedule come from a checkpoint with `load_trained_model`
@@ -33,6 +40,7 @@
 
 #include "diffusion/models/text_to_image.h"
 #include "diffusion/models/tokenizer.h"
+#include "diffusion/sampling/editing.h"
 #include "diffusion/sampling/sampler.h"
 
 namespace tinydiff {
@@ -53,12 +61,29 @@ struct GenerateOptions {
   double guidance = 3.0;
   /// Images per chunk (the U-Net sees twice as many under guidance).
   int64_t batch = 64;
+  /// Negative prompts, whose contexts replace the empty prompt's in guidance: empty (the empty prompt), one (for
+  /// every image) or one per prompt.
+  std::vector<std::string> negative_prompts = {};
+  /// Image-to-image and inpainting (sampling/editing.h): `edit.init` (N, C, S, S) in [-1, 1], `edit.strength`,
+  /// `edit.mask` (1 or N, 1 or C, S, S) with 1 = generate, 0 = keep, and `edit.resample`. No init: plain sampling.
+  EditOptions edit = {};
 };
+
+/// The U-Net under classifier-free guidance as one Denoiser for the b = prompts.size() images of a chunk:
+/// encodes `prompts` and `negative_prompts` (empty: b empty prompts; else b of them) once, then evaluates the U-Net
+/// on \f$[x; x]\f$ with contexts \f$[c^-; c]\f$ and returns \f$u + w(c - u)\f$ (guidance.h), in the model's prediction
+/// type. With w = 1 it evaluates only the conditional half, with w = 0 only the negative one. The Denoiser
+/// refers to `model` (which must outlive it) and holds the contexts; call it under a NoGradGuard (as
+/// generate_images does) unless a graph is wanted. Throws Error for a count mismatch.
+Denoiser guided_denoiser(const TextToImageModel& model, const Tokenizer& tokenizer,
+                         const std::vector<std::string>& prompts, const std::vector<std::string>& negative_prompts,
+                         double guidance);
 
 /// Generates one image per prompt from the noise `x_T` (N, C, S, S), N = prompts.size(), reading the
 /// model's output as `model.prediction()`;
-/// returns (N, C, S, S) clamped to [-1, 1]. `gen` supplies the sampler's noise (DDPM, Euler
-/// ancestral, or DDIM with eta > 0). Runs without recording a graph. Throws Error when the shapes or the options
+/// returns (N, C, S, S) clamped to [-1, 1]. `gen` supplies the sampler's noise (DDPM, Euler ancestral, or DDIM
+/// with eta > 0, and RePaint's). With `options.edit.init`, x_T is the noise the init image is noised with
+/// (editing.h). Runs without recording a graph. Throws Error when the shapes or the options
 /// do not fit the model.
 Tensor generate_images(const TextToImageModel& model, const Tokenizer& tokenizer, const NoiseSchedule& schedule,
                        const std::vector<std::string>& prompts, const Tensor& x_T, Generator& gen,

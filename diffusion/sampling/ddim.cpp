@@ -55,9 +55,10 @@ Tensor ddim_sample(const Denoiser& denoiser, const NoiseSchedule& schedule, cons
   check_floating(x_T, "ddim_sample");
   TD_CHECK(x_T.dim() >= 1, "ddim_sample", "x_T must have a batch axis (B, ...), got a 0-d tensor");
   const std::vector<int64_t> ts = sampling_timesteps(schedule.num_timesteps, options.steps, options.spacing);
-  Tensor x = x_T.contiguous();  // x: (B, ...)
+  Tensor x = x_T.contiguous();  // x: (B, ...), at timestep ts[begin] (sampler.h, the editing contract)
   const int64_t S = static_cast<int64_t>(ts.size());
-  for (int64_t i = 0; i < S; ++i) {
+  const auto [begin, end] = resolve_step_range(options.range, S, "ddim_sample");
+  for (int64_t i = begin; i < end; ++i) {
     const int64_t t = ts[i];
     const int64_t t_next = i + 1 < S ? ts[i + 1] : -1;
     const Tensor out = call_denoiser(denoiser, x, t, "ddim_sample");

@@ -30,8 +30,9 @@ namespace tinydiff {
 /// DDIM sampling from `x_T` (B, ...) in `options.steps` steps (1..T) on the `options.spacing` timesteps,
 /// with `options.eta` in [0, 1], `options.clip_x0` and `options.callback`, reading the model output as
 /// `denoiser.prediction()`. Noise (only when eta > 0) is drawn from `gen` in x_T's dtype. Returns \f$x_0\f$
-/// (B, ...). Throws Error for steps outside 1..T, eta outside [0, 1], or a denoiser output that is not
-/// shaped like x_T.
+/// (B, ...). With `options.range` (the editing contract, sampler.h) it runs only those steps: `x_T` is then x at
+/// the timestep of step `range.begin`, and the result x at the timestep of step `range.end`. Throws Error for steps
+/// outside 1..T, eta outside [0, 1], or a denoiser output that is not shaped like x_T.
 Tensor ddim_sample(const Denoiser& denoiser, const NoiseSchedule& schedule, const Tensor& x_T, Generator& gen,
                    const DdimOptions& options = {});
 

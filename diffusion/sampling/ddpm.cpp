@@ -35,9 +35,10 @@ Tensor ddpm_sample(const Denoiser& denoiser, const NoiseSchedule& schedule, cons
   check_defined(x_T, "ddpm_sample");
   check_floating(x_T, "ddpm_sample");
   TD_CHECK(x_T.dim() >= 1, "ddpm_sample", "x_T must have a batch axis (B, ...), got a 0-d tensor");
-  Tensor x = x_T.contiguous();  // x: (B, ...)
+  Tensor x = x_T.contiguous();  // x: (B, ...), at timestep T-1-begin (sampler.h, the editing contract)
   const int64_t T = schedule.num_timesteps;
-  for (int64_t step = 0; step < T; ++step) {
+  const auto [begin, end] = resolve_step_range(options.range, T, "ddpm_sample");
+  for (int64_t step = begin; step < end; ++step) {
     const int64_t t = T - 1 - step;
     const Tensor out = call_denoiser(denoiser, x, t, "ddpm_sample");
     Tensor x0;

@@ -27,7 +27,8 @@ namespace tinydiff {
 
 /// DDPM ancestral sampling over all T timesteps from `x_T` (B, ...), reading the model output as
 /// `denoiser.prediction()`. Uses `options.variance`, `options.clip_x0` and `options.callback`. Noise is
-/// drawn from `gen` in x_T's dtype. Returns \f$x_0\f$ (B, ...).
+/// drawn from `gen` in x_T's dtype. Returns \f$x_0\f$ (B, ...). With `options.range` (the editing contract,
+/// sampler.h) it runs only the steps begin..end-1, i.e. from t = T-1-begin: `x_T` is then x at that timestep.
 Tensor ddpm_sample(const Denoiser& denoiser, const NoiseSchedule& schedule, const Tensor& x_T, Generator& gen,
                    const DdpmOptions& options = {});
 

@@ -12,10 +12,12 @@ Tensor dpm_solver_2m_sample(const Denoiser& denoiser, const NoiseSchedule& sched
   check_start_noise(x_T, "dpm_solver_2m_sample");
   const SigmaSteps s = sampling_sigmas(schedule, options.steps, options.sigmas);
   const int64_t N = static_cast<int64_t>(s.timesteps.size());
-  Tensor x = scaled_from_vp(x_T.contiguous(), schedule, s.timesteps[0]);  // x: (B, ...), sigma view
-  Tensor d_prev;                                                          // D_{i-1}: (B, ...)
-  double h_prev = 0.0;                                                    // h_{i-1}
-  for (int64_t i = 0; i < N; ++i) {
+  const auto [begin, end] = resolve_step_range(options.range, N, "dpm_solver_2m_sample");
+  if (begin == end) return x_T;
+  Tensor x = scaled_from_vp(x_T.contiguous(), schedule, s.timesteps[begin]);  // x: (B, ...), sigma view
+  Tensor d_prev;                                                              // D_{i-1}: (B, ...)
+  double h_prev = 0.0;                                                        // h_{i-1}
+  for (int64_t i = begin; i < end; ++i) {
     const int64_t t = s.timesteps[i];
     const double sigma = s.sigmas[i], sigma_next = s.sigmas[i + 1];
     Tensor x_t;
@@ -26,8 +28,8 @@ Tensor dpm_solver_2m_sample(const Denoiser& denoiser, const NoiseSchedule& sched
       continue;
     }
     const double h = std::log(sigma) - std::log(sigma_next);  // h_i = lambda_{i+1} - lambda_i, lambda = -log sigma
-    Tensor d_hat = d;                                         // first step: DPM-Solver++(1) (eq. 10)
-    if (i > 0) {
+    Tensor d_hat = d;                                         // first step (of the range): DPM-Solver++(1) (eq. 10)
+    if (i > begin) {
       const double r = h_prev / h;                                       // r_i = h_{i-1} / h_i
       d_hat = d * (1.0 + 1.0 / (2.0 * r)) - d_prev * (1.0 / (2.0 * r));  // D^_i (Alg. 2)
     }
@@ -35,7 +37,7 @@ Tensor dpm_solver_2m_sample(const Denoiser& denoiser, const NoiseSchedule& sched
     d_prev = d;
     h_prev = h;
   }
-  return x;
+  return end == N ? x : vp_from_scaled(x, schedule, s.timesteps[end]);  // back to the VP form at t_end
 }
 
 }  // namespace tinydiff

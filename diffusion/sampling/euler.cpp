@@ -22,8 +22,10 @@ Tensor euler_sample(const Denoiser& denoiser, const NoiseSchedule& schedule, con
   check_start_noise(x_T, "euler_sample");
   const SigmaSteps s = sampling_sigmas(schedule, options.steps, options.sigmas);
   const int64_t N = static_cast<int64_t>(s.timesteps.size());
-  Tensor x = scaled_from_vp(x_T.contiguous(), schedule, s.timesteps[0]);  // x: (B, ...), sigma view
-  for (int64_t i = 0; i < N; ++i) {
+  const auto [begin, end] = resolve_step_range(options.range, N, "euler_sample");
+  if (begin == end) return x_T;
+  Tensor x = scaled_from_vp(x_T.contiguous(), schedule, s.timesteps[begin]);  // x: (B, ...), sigma view
+  for (int64_t i = begin; i < end; ++i) {
     const int64_t t = s.timesteps[i];
     const double sigma = s.sigmas[i], sigma_next = s.sigmas[i + 1];
     Tensor x_t;
@@ -32,7 +34,7 @@ Tensor euler_sample(const Denoiser& denoiser, const NoiseSchedule& schedule, con
     const Tensor dx = (x - d) / sigma;  // d_i = (x_i - D) / sigma_i    (EDM Alg. 1 line 4)
     x = x + dx * (sigma_next - sigma);  // x_{i+1} = x_i + (sigma_{i+1} - sigma_i) d_i   (line 5)
   }
-  return x;
+  return end == N ? x : vp_from_scaled(x, schedule, s.timesteps[end]);  // back to the VP form at t_end
 }
 
 Tensor euler_ancestral_sample(const Denoiser& denoiser, const NoiseSchedule& schedule, const Tensor& x_T,
@@ -42,8 +44,10 @@ Tensor euler_ancestral_sample(const Denoiser& denoiser, const NoiseSchedule& sch
   check_start_noise(x_T, "euler_ancestral_sample");
   const SigmaSteps s = sampling_sigmas(schedule, options.steps, options.sigmas);
   const int64_t N = static_cast<int64_t>(s.timesteps.size());
-  Tensor x = scaled_from_vp(x_T.contiguous(), schedule, s.timesteps[0]);  // x: (B, ...), sigma view
-  for (int64_t i = 0; i < N; ++i) {
+  const auto [begin, end] = resolve_step_range(options.range, N, "euler_ancestral_sample");
+  if (begin == end) return x_T;
+  Tensor x = scaled_from_vp(x_T.contiguous(), schedule, s.timesteps[begin]);  // x: (B, ...), sigma view
+  for (int64_t i = begin; i < end; ++i) {
     const int64_t t = s.timesteps[i];
     const double sigma = s.sigmas[i], sigma_next = s.sigmas[i + 1];
     Tensor x_t;
@@ -54,7 +58,7 @@ Tensor euler_ancestral_sample(const Denoiser& denoiser, const NoiseSchedule& sch
     x = x + dx * (sigma_down - sigma);                                                  // Euler down to sigma_down
     if (sigma_up > 0.0) x = x + gen.normal(x.shape(), 0.0, 1.0, x.dtype()) * sigma_up;  // noise back up to sigma_{i+1}
   }
-  return x;
+  return end == N ? x : vp_from_scaled(x, schedule, s.timesteps[end]);  // back to the VP form at t_end
 }
 
 }  // namespace tinydiff

@@ -10,8 +10,10 @@ Tensor heun_sample(const Denoiser& denoiser, const NoiseSchedule& schedule, cons
   check_start_noise(x_T, "heun_sample");
   const SigmaSteps s = sampling_sigmas(schedule, options.steps, options.sigmas);
   const int64_t N = static_cast<int64_t>(s.timesteps.size());
-  Tensor x = scaled_from_vp(x_T.contiguous(), schedule, s.timesteps[0]);  // x: (B, ...), sigma view
-  for (int64_t i = 0; i < N; ++i) {
+  const auto [begin, end] = resolve_step_range(options.range, N, "heun_sample");
+  if (begin == end) return x_T;
+  Tensor x = scaled_from_vp(x_T.contiguous(), schedule, s.timesteps[begin]);  // x: (B, ...), sigma view
+  for (int64_t i = begin; i < end; ++i) {
     const int64_t t = s.timesteps[i];
     const double sigma = s.sigmas[i], sigma_next = s.sigmas[i + 1];
     Tensor x_t;
@@ -27,7 +29,7 @@ Tensor heun_sample(const Denoiser& denoiser, const NoiseSchedule& schedule, cons
     const Tensor dx2 = (x_euler - d2) / sigma_next;         // d'_i                      (line 7)
     x = x + (dx * 0.5 + dx2 * 0.5) * (sigma_next - sigma);  // trapezoidal rule          (line 8)
   }
-  return x;
+  return end == N ? x : vp_from_scaled(x, schedule, s.timesteps[end]);  // back to the VP form at t_end
 }
 
 }  // namespace tinydiff

@@ -11,6 +11,8 @@
 #include "diffusion/sampling/dpm_solver.h"
 #include "diffusion/sampling/euler.h"
 #include "diffusion/sampling/heun.h"
+#include "diffusion/sampling/karras_sigmas.h"
+#include "diffusion/sampling/timestep_spacing.h"
 
 namespace tinydiff {
 
@@ -27,6 +29,38 @@ Tensor call_denoiser(const Denoiser& denoiser, const Tensor& x, int64_t t, const
       fmt::format("the denoiser returned {} {} at t = {} for x_t of {} {}; expected the shape and dtype of x_t",
                   shape_str(out.shape()), dtype_name(out.dtype()), t, shape_str(x.shape()), dtype_name(x.dtype())));
   return out;
+}
+
+StepRange resolve_step_range(const StepRange& range, int64_t steps, const char* op) {
+  const int64_t end = range.end == -1 ? steps : range.end;
+  TD_CHECK(range.begin >= 0 && range.begin <= end && end <= steps, op,
+           fmt::format("the step range [{}, {}) does not fit a sampler of {} steps; expected 0 <= begin <= end <= {} "
+                       "(end -1 means {})",
+                       range.begin, range.end, steps, steps, steps));
+  return {range.begin, end};
+}
+
+std::vector<int64_t> sampler_timesteps(const NoiseSchedule& schedule, const SamplerOptions& options) {
+  if (const auto* ddim = std::get_if<DdimOptions>(&options))
+    return sampling_timesteps(schedule.num_timesteps, ddim->steps, ddim->spacing);
+  if (!std::holds_alternative<DdpmOptions>(options))  // the samplers on a sigma grid (karras_sigmas.h)
+    return std::visit(
+        [&](const auto& o) -> std::vector<int64_t> {
+          if constexpr (std::is_same_v<std::decay_t<decltype(o)>, DdpmOptions> ||
+                        std::is_same_v<std::decay_t<decltype(o)>, DdimOptions>)
+            return {};
+          else
+            return sampling_sigmas(schedule, o.steps, o.sigmas).timesteps;
+        },
+        options);
+  std::vector<int64_t> ts(static_cast<size_t>(schedule.num_timesteps));
+  for (int64_t i = 0; i < schedule.num_timesteps; ++i) ts[static_cast<size_t>(i)] = schedule.num_timesteps - 1 - i;
+  return ts;  // DDPM: T-1, ..., 0
+}
+
+SamplerOptions with_step_range(SamplerOptions options, const StepRange& range) {
+  std::visit([&](auto& o) { o.range = range; }, options);
+  return options;
 }
 
 SamplerKind parse_sampler_kind(const std::string& name) {

@@ -21,6 +21,25 @@
 /// Model evaluations (NFE) for N = `steps`: DDIM, Euler, Euler ancestral and DPM-Solver++(2M) N; Heun 2N - 1
 /// (no correction on the last step, to \f$\sigma = 0\f$); DDPM always T.
 ///
+/// **The editing contract** (image-to-image, inpainting, inversion; editing.h). A sampler of S steps visits S
+/// timesteps, noisiest first, `sampler_timesteps(schedule, options)`; step i goes from the timestep
+/// \f$t_i\f$ to \f$t_{i+1}\f$ (to clean data after the last step). Every sampler's options carry a `StepRange range`,
+/// and every sampler honours it:
+/// - it runs only the steps `range.begin <= i < range.end` (`range.end = -1` means S);
+/// - the x it is given is \f$x\f$ at the timestep \f$t_{\text{begin}}\f$ (for `begin = 0`, the usual \f$x_T\f$), and it
+///   returns \f$x\f$ at \f$t_{\text{end}}\f$ (clean data when `end` = S); with `begin == end` it returns x unchanged;
+/// - x is always in the variance-preserving form the Denoiser sees, \f$x_t = \sqrt{\bar\alpha_t}\,x_0 +
+///   \sqrt{1-\bar\alpha_t}\,\epsilon\f$ (a sampler that works in other variables, e.g. \f$x/\sqrt{\bar\alpha}\f$ on a
+///   \f$\sigma\f$ grid, converts on the way in and out);
+/// - the step index it passes to the callback is the global i, not i - begin;
+/// - running [0, k) and then [k, S) gives what [0, S) gives (with the same Generator: the same noise, drawn
+///   in the same order). A multistep solver may restart its history at `begin` (it then runs the first
+///   step of a range at first order); it documents when it does.
+/// `with_step_range` sets the range on any options; `sampler_timesteps` must list each sampler's timesteps (a
+/// sampler whose steps sit between training timesteps, e.g. on a Karras \f$\sigma\f$ grid, lists for each step the
+/// training timestep whose \f$\bar\alpha_t\f$ the x given at that step is noised to, and reads x at that level).
+/// tests/diffusion/sampling/test_editing.cpp checks the contract for every sampler in its `some_samplers()` list.
+///
 /// Usage:
 /// \code
 ///   Denoiser model = [&](const Tensor& x, const Tensor& t) { return net(x, t); };    // eps-prediction
@@ -85,6 +104,19 @@ class Denoiser {
 /// (step index 0..steps-1, timestep t, the current \f$x_t\f$, the predicted \f$\hat x_0\f$ (after clipping)).
 using StepCallback = std::function<void(int64_t step, int64_t t, const Tensor& x_t, const Tensor& x0_pred)>;
 
+/// Which of a sampler's S steps to run: the editing contract of the file overview, honoured by every sampler.
+/// SDEdit starts at `begin` = S - round(strength S) (editing.h); inpainting runs one step at a time.
+struct StepRange {
+  /// The first step to run, 0..S; the x given to the sampler is x at the timestep of this step.
+  int64_t begin = 0;
+  /// One past the last step to run, begin..S; -1 means S (to clean data).
+  int64_t end = -1;
+};
+
+/// The range with `end = -1` replaced by `steps` (S), checked: 0 <= begin <= end <= S (Error naming `op`
+/// otherwise). For samplers: `const auto [begin, end] = resolve_step_range(options.range, S, "ddim_sample");`.
+StepRange resolve_step_range(const StepRange& range, int64_t steps, const char* op);
+
 /// DDPM's reverse-step variance \f$\sigma_t^2\f$; Ho et al. 2020 sec. 3.2 found both to work equally well.
 enum class DdpmVariance {
   BetaTilde,  ///< \f$\tilde\beta_t\f$, the posterior variance of \f$q(x_{t-1} \mid x_t, x_0)\f$
@@ -99,6 +131,8 @@ struct DdpmOptions {
   bool clip_x0 = false;
   /// Optional per-step callback (progress, intermediate images).
   StepCallback callback = {};
+  /// Which of the T steps to run (the editing contract; the file overview). Default: all of them.
+  StepRange range = {};
 };
 
 /// Options of DDIM sampling (ddim.h).
@@ -113,6 +147,8 @@ struct DdimOptions {
   bool clip_x0 = false;
   /// Optional per-step callback (progress, intermediate images).
   StepCallback callback = {};
+  /// Which of the `steps` steps to run (the editing contract; the file overview). Default: all of them.
+  StepRange range = {};
 };
 
 /// Which noise levels \f$\sigma_0 > \dots > \sigma_{N-1} > \sigma_N = 0\f$ the samplers of the
@@ -133,6 +169,8 @@ struct EulerOptions {
   bool clip_x0 = false;
   /// Optional per-step callback (progress, intermediate images); \f$x_t\f$ is in the VP scaling of DDIM.
   StepCallback callback = {};
+  /// Which of the `steps` steps to run (the editing contract; the file overview). Default: all of them.
+  StepRange range = {};
 };
 
 /// Options of Euler ancestral sampling (euler.h: k-diffusion's `sample_euler_ancestral`): one model
@@ -148,6 +186,8 @@ struct EulerAncestralOptions {
   bool clip_x0 = false;
   /// Optional per-step callback; \f$x_t\f$ is in the VP scaling of DDIM.
   StepCallback callback = {};
+  /// Which of the `steps` steps to run (the editing contract; the file overview). Default: all of them.
+  StepRange range = {};
 };
 
 /// Options of Heun's 2nd-order method on the probability-flow ODE (heun.h: EDM Algorithm 1 without churn):
@@ -161,6 +201,8 @@ struct HeunOptions {
   bool clip_x0 = false;
   /// Optional per-step callback (once per step, at its first evaluation); \f$x_t\f$ is in the VP scaling of DDIM.
   StepCallback callback = {};
+  /// Which of the `steps` steps to run (the editing contract; the file overview). Default: all of them.
+  StepRange range = {};
 };
 
 /// Options of DPM-Solver++(2M) (dpm_solver.h: Lu et al. 2022, Algorithm 2): one model evaluation per step.
@@ -173,6 +215,9 @@ struct DpmSolverOptions {
   bool clip_x0 = false;
   /// Optional per-step callback; \f$x_t\f$ is in the VP scaling of DDIM.
   StepCallback callback = {};
+  /// Which of the `steps` steps to run (the editing contract; the file overview). Default: all of them. The
+  /// multistep history restarts at `range.begin`: the first step of a range is first order.
+  StepRange range = {};
 };
 
 /// The options of one sampler; which alternative is held picks the sampler `sample()` runs.
@@ -217,6 +262,14 @@ void set_step_callback(SamplerOptions& options, StepCallback callback);
 /// `gen.normal(shape)`, reading the denoiser's output as its prediction type. Returns \f$x_0\f$, shaped like x_T.
 Tensor sample(const Denoiser& denoiser, const NoiseSchedule& schedule, const Tensor& x_T, Generator& gen,
               const SamplerOptions& options = DdimOptions{});
+
+/// The timesteps the sampler of `options` visits, one per step, noisiest first (S entries; step i goes from
+/// entry i to entry i + 1, and the last step to clean data). DDPM: T-1, ..., 0; DDIM: `sampling_timesteps`.
+/// The range in the options is ignored: this is the whole list the range indexes.
+std::vector<int64_t> sampler_timesteps(const NoiseSchedule& schedule, const SamplerOptions& options);
+
+/// `options` with its `range` set to `range` (whichever sampler it holds).
+SamplerOptions with_step_range(SamplerOptions options, const StepRange& range);
 
 /// Calls the denoiser at timestep `t` on x (B, ...) and checks that the output is shaped like x
 /// (Error naming `op` otherwise). Shared by the samplers.
