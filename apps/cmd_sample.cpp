@@ -188,7 +188,7 @@ void run_sample(const SampleArgs& a, const CLI::App& sub) {
                  .c_str(),
              stdout);
   // One bar over every step of every chunk of --batch images (stderr, on a terminal only).
-  const int64_t chunks = (a.count + a.batch - 1) / a.batch;
+  const int64_t chunks = static_cast<int64_t>(chunk_ranges(a.count, a.batch).size());
   StepProgress bar("sampling", chunks * steps);
   if (bar.enabled()) set_step_callback(g.sampler, bar.callback());
   Tensor images;

@@ -39,11 +39,12 @@ Tensor sample_all(const PromptSampler& sampler, const std::vector<std::string>& 
                   const Tensor& x_T, const EvalOptions& options) {
   const int64_t n = static_cast<int64_t>(prompts.size());
   std::vector<Tensor> parts;
-  for (int64_t start = 0; start < n; start += options.batch) {
-    const int64_t end = std::min(n, start + options.batch);
+  const std::vector<ChunkRange> chunks = chunk_ranges(n, options.batch);  // the one way prompts are cut (generate.h)
+  for (size_t c = 0; c < chunks.size(); ++c) {
+    const auto [start, end] = chunks[c];
     const std::vector<std::string> chunk(prompts.begin() + start, prompts.begin() + end);
     const Tensor x = x_T.slice(0, start, end).contiguous();  // (b, C, S, S)
-    Tensor images = sampler(chunk, guidance, x, start / options.batch);
+    Tensor images = sampler(chunk, guidance, x, static_cast<int64_t>(c));
     TD_CHECK(images.defined() && images.shape() == x.shape(), "evaluate",
              fmt::format("the sampler returned {} for noise {}; expected the noise's shape",
                          images.defined() ? shape_str(images.shape()) : "(undefined)", shape_str(x.shape())));
@@ -314,7 +315,7 @@ PromptSampler model_sampler(const TrainedModel& m, const EvalOptions& options) {
     o.guidance = w;
     Generator gen(seed);
     gen.set_state({seed, (static_cast<uint64_t>(chunk) + 1) << 40});
-    return generate_images(*m.model, *m.tokenizer, m.schedule, prompts, x_T, gen, o);
+    return generate_chunk(*m.model, *m.tokenizer, m.schedule, prompts, x_T, gen, o);  // sample_all cut the prompts
   };
 }
 

@@ -89,4 +89,21 @@ Tensor generate_images(const TextToImageModel& model, const Tokenizer& tokenizer
                        const std::vector<std::string>& prompts, const Tensor& x_T, Generator& gen,
                        const GenerateOptions& options);
 
+/// generate_images for one chunk: all prompts.size() images in one sampler run, whatever `options.batch`
+/// says (the evaluation, which cuts its prompts itself with `chunk_ranges`, calls this). Same checks and result.
+Tensor generate_chunk(const TextToImageModel& model, const Tokenizer& tokenizer, const NoiseSchedule& schedule,
+                      const std::vector<std::string>& prompts, const Tensor& x_T, Generator& gen,
+                      const GenerateOptions& options);
+
+/// Items [start, end) of one chunk.
+struct ChunkRange {
+  int64_t start = 0;  ///< the first item
+  int64_t end = 0;    ///< one past the last item
+};
+
+/// The chunks of `batch` items that n items are cut into, in order (the last one may be smaller):
+/// the one place where prompts are cut into batches (generate_images, the evaluation). Throws Error unless
+/// batch >= 1 and n >= 0.
+std::vector<ChunkRange> chunk_ranges(int64_t n, int64_t batch);
+
 }  // namespace tinydiff

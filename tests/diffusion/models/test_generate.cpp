@@ -83,3 +83,15 @@ TEST_CASE("image_sampler_options builds every sampler with x0 clipped and Karras
   CHECK(std::get<EulerAncestralOptions>(image_sampler_options(SamplerKind::EulerAncestral, 10)).eta == 1.0);
   CHECK(std::get<DdimOptions>(image_sampler_options(SamplerKind::Ddim, 10, 0.5)).eta == 0.5);
 }
+
+TEST_CASE("chunk_ranges cuts n items into batches in order, the last one smaller", "[generate]") {
+  const std::vector<ChunkRange> c = chunk_ranges(10, 4);
+  REQUIRE(c.size() == 3);
+  CHECK((c[0].start == 0 && c[0].end == 4));
+  CHECK((c[1].start == 4 && c[1].end == 8));
+  CHECK((c[2].start == 8 && c[2].end == 10));
+  CHECK(chunk_ranges(8, 4).size() == 2);
+  CHECK(chunk_ranges(0, 4).empty());
+  CHECK(chunk_ranges(3, 64).size() == 1);
+  CHECK_THROWS_WITH(chunk_ranges(3, 0), Catch::Contains("expected batch >= 1"));
+}
