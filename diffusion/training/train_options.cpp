@@ -55,7 +55,10 @@ std::vector<TrainOption> make_table() {
        false,
        false},
       {"batch", "--batch", "Images per step", &O::batch, kAtLeastOne},
-      {"config", "--config", "Model size: tiny (1.29M parameters), small, micro", &O::config},
+      {"config", "--config",
+       "Model size: tiny (1.29M parameters, 32x32), tiny64 (64x64 or 32x32), small, micro; the image size and "
+       "channels follow the data",
+       &O::config},
       {"seed", "--seed", "Seed of the initial weights and of the random streams", &O::seed},
       {"lr", "--lr", "Peak learning rate of AdamW", &O::lr, kPositive},
       {"warmup", "--warmup", "Linear warm-up steps", &O::warmup, kNotNegative},
@@ -97,8 +100,20 @@ std::vector<TrainOption> make_table() {
       {"flip", "--flip", "Random horizontal flips of the training images", &O::flip},
       {"checkpoint_every", "--checkpoint-every", "Steps between checkpoints (0: only at the end)", &O::checkpoint_every,
        kNotNegative},
+      {"keep_checkpoints", "--keep-checkpoints",
+       "Also keep the last N step-numbered checkpoints (checkpoint-00001000.safetensors, ...) written every "
+       "--checkpoint-every steps (0: only the rolling checkpoint.safetensors)",
+       &O::keep_checkpoints, kNotNegative},
       {"sample_every", "--sample-every", "Steps between sample grids (0: only at the end)", &O::sample_every,
        kNotNegative},
+      {"validation_prompts",
+       "--validation-prompt",
+       "A prompt of the sample grids (repeat the flag for more; default: the data set's fixed prompts)",
+       &O::validation_prompts,
+       {},
+       {},
+       true,
+       false},
       {"preview_per_prompt", nullptr, "Samples per prompt in a sample grid", &O::preview_per_prompt, kAtLeastOne},
       {"preview_steps", nullptr, "DDIM steps of the sample grids", &O::preview_steps, kAtLeastOne},
       {"preview_guidance", nullptr, "Guidance scale of the sample grids", &O::preview_guidance},
@@ -156,6 +171,11 @@ std::string option_problem(const TrainOptions& o, const TrainOption& row, bool a
           return fmt::format("unknown {} '{}'; choose one of: {}", name, value, fmt::join(row.choices, ", "));
         } else if constexpr (std::is_same_v<T, bool>) {
           return "";
+        } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+          const int64_t n = static_cast<int64_t>(value.size());
+          return n <= kMaxValidationPrompts
+                     ? ""
+                     : fmt::format("{} takes at most {} prompts, got {}", name, kMaxValidationPrompts, n);
         } else {
           return range_problem(row.range, name, value);
         }
