@@ -337,7 +337,8 @@ void add_train_command(CLI::App& app) {
             CLI::Option* flag = sub->add_option(row.flag, o.*member, row.help);
             if (row.show_default) flag->capture_default_str();
             if constexpr (std::is_same_v<T, uint64_t>) flag->check(non_negative_integer());
-            if constexpr (std::is_same_v<T, std::vector<std::string>>) flag->expected(1)->type_name("TEXT");
+            if constexpr (std::is_same_v<T, std::vector<std::string>>)
+              flag->expected(1)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)->type_name("TEXT");
           }
         },
         row.member);

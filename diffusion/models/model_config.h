@@ -12,10 +12,10 @@
 /// tiny's 32, 64, 64 channels at 32x32, 16x16 and 8x8, attention at 16x16 and 8x8, and tiny's
 /// text encoder with a 1024-word vocabulary (captions of a user's own images have more words
 /// than the built-in sets). The thin top level keeps the work at 64x64 small: with three channels
-/// it has 1,391,427 parameters and costs 1.9 GFLOP per image per training step, against tiny's
-/// 1.1 GFLOP at 32x32 (model_flops.h), so a 20-minute run on two cores does a few thousand steps
-/// at batch 32. The other presets are for 32x32 images; tiny64 takes 32x32 too (then its top
-/// level is 32x32 and the bottom 4x4).
+/// it has 1,412,531 parameters and costs 1.83 GFLOP per image per training step, against tiny's
+/// 1.14 GFLOP at 32x32 (model_flops.h), so a step at batch 32 costs less than tiny's at batch 64.
+/// The other presets are for 32x32 images; tiny64 takes 32x32 too (then its levels are 32, 16, 8
+/// and 4 pixels, with attention at 16x16 and 8x8).
 ///
 /// Every preset takes 1 (grayscale) or 3 (RGB) channels, and the image size of the data it is
 /// trained on, 32 or 64, where the preset allows it: `model_config` throws an Error naming the
