@@ -13,7 +13,9 @@
 /// text encoder with a 1024-word vocabulary (captions of a user's own images have more words
 /// than the built-in sets). The thin top level keeps the work at 64x64 small: with three channels
 /// it has 1,412,531 parameters and costs 1.83 GFLOP per image per training step, against tiny's
-/// 1.14 GFLOP at 32x32 (model_flops.h), so a step at batch 32 costs less than tiny's at batch 64.
+/// 1.14 GFLOP at 32x32 (model_flops.h): a step at batch 32 is 58.5 GFLOP, tiny's at batch 64 73.6.
+/// (It runs at a lower GFLOP/s, as 16 channels at 64x64 make thin GEMMs: about 1.4 times tiny's step
+/// time on two cores, README "Model configs".)
 /// The other presets are for 32x32 images; tiny64 takes 32x32 too (then its levels are 32, 16, 8
 /// and 4 pixels, with attention at 16x16 and 8x8).
 ///

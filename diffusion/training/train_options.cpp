@@ -191,6 +191,9 @@ void validate(const TrainOptions& o) {
     const std::string problem = option_problem(o, row);
     TD_CHECK(problem.empty(), op, problem);
   }
+  TD_CHECK(o.keep_checkpoints == 0 || o.checkpoint_every > 0, op,
+           fmt::format("keep_checkpoints {} needs checkpoints at an interval; give checkpoint_every > 0",
+                       o.keep_checkpoints));
   TD_CHECK(o.steps > 0 || o.minutes > 0 || o.stop_after > 0, op,
            "no stopping point: give a number of steps or of minutes");
   TD_CHECK(o.lr_decay != "cosine" || o.steps > 0, op,

@@ -179,4 +179,8 @@ TEST_CASE("--keep-checkpoints keeps exactly the last N step-numbered checkpoints
   TrainOptions negative = none;
   negative.keep_checkpoints = -1;
   CHECK_THROWS_WITH(validate(negative), Catch::Contains("keep_checkpoints must not be negative, got -1"));
+  TrainOptions no_interval = none;
+  no_interval.keep_checkpoints = 2;
+  no_interval.checkpoint_every = 0;  // only at the end: there would be nothing to keep
+  CHECK_THROWS_WITH(validate(no_interval), Catch::Contains("keep_checkpoints 2 needs checkpoints at an interval"));
 }
