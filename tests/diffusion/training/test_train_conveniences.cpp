@@ -136,7 +136,7 @@ TEST_CASE("validation prompts replace the data set's prompts in the sample grids
   CHECK_THROWS_WITH(validate(many), Catch::Contains("validation_prompts takes at most 64 prompts, got 65"));
 }
 
-TEST_CASE("--keep-checkpoints keeps exactly the last N step-numbered checkpoints, and resume takes the latest",
+TEST_CASE("keep_checkpoints keeps exactly the last N step-numbered checkpoints, and resume takes the latest",
           "[trainer][checkpoint]") {
   omp_set_num_threads(1);
   const std::string dir = fresh_dir("keep");
