@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <filesystem>
 
 #include "diffusion/data/image_io.h"
@@ -183,4 +184,52 @@ TEST_CASE("keep_checkpoints keeps exactly the last N step-numbered checkpoints, 
   no_interval.keep_checkpoints = 2;
   no_interval.checkpoint_every = 0;  // only at the end: there would be nothing to keep
   CHECK_THROWS_WITH(validate(no_interval), Catch::Contains("keep_checkpoints 2 needs checkpoints at an interval"));
+}
+
+namespace {
+
+// Random 64x64 RGB images with two captions: a stand-in for a user's folder at 64 pixels.
+class Rgb64 : public TrainingData {
+ public:
+  std::string name() const override { return "rgb64"; }
+  int64_t image_channels() const override { return 3; }
+  int64_t image_size() const override { return 64; }
+  TrainingBatch next_batch(Generator& gen, int64_t batch) const override {
+    TrainingBatch b;
+    b.images = gen.uniform({batch, 3, 64, 64}, -1.0, 1.0);  // (B, 3, 64, 64)
+    for (int64_t i = 0; i < batch; ++i) b.captions.push_back(i % 2 ? "left" : "right");
+    return b;
+  }
+  std::vector<std::string> vocabulary_captions() const override { return {"left", "right"}; }
+  std::vector<std::string> preview_prompts() const override { return {"left"}; }
+  int64_t example_count() const override { return 0; }
+  TrainingBatch examples(int64_t, int64_t) const override { return {}; }
+};
+
+}  // namespace
+
+TEST_CASE("the model follows the data's image size and channels where the config allows it", "[trainer][config]") {
+  omp_set_num_threads(1);
+  TrainOptions o = micro_options(fresh_dir("rgb64"));
+  o.dataset = "rgb64";
+  o.config = "tiny64";
+  o.steps = 1;
+  Trainer t(o, std::make_unique<Rgb64>());
+  CHECK(t.model().config().image_size == 64);
+  CHECK(t.model().config().image_channels == 3);
+  CHECK(std::isfinite(t.train_step().loss));
+  // A config made for 32x32 images refuses 64x64 data, naming the one to use.
+  TrainOptions tiny = micro_options(fresh_dir("rgb64_tiny"));
+  tiny.dataset = "rgb64";
+  tiny.config = "tiny";
+  tiny.steps = 1;
+  CHECK_THROWS_WITH(Trainer(tiny, std::make_unique<Rgb64>()),
+                    Catch::Contains("config 'tiny' takes 32x32 images, not 64x64; use config 'tiny64'"));
+  // And the 32x32 grayscale data set gets a 32x32 grayscale tiny64.
+  TrainOptions two = micro_options(fresh_dir("tiny64_at_32"));
+  two.config = "tiny64";
+  two.steps = 1;
+  Trainer s(two, std::make_unique<TwoImages>());
+  CHECK(s.model().config().image_size == 32);
+  CHECK(s.model().config().image_channels == 1);
 }
