@@ -238,7 +238,8 @@ NearestCheck nearest_check(const TrainingData& data, const TrainedModel& m, cons
                        m.config.image_channels, m.config.image_size, m.config.image_size, data.name(),
                        data.image_channels(), data.image_size(), data.image_size()));
   GenerateOptions g;
-  g.sampler = image_sampler_options(parse_sampler_kind(eval.sampler), eval.steps, eval.eta);
+  g.sampler = image_sampler_options(eval.sampler, eval.steps, eval.eta, eval.sigmas);
+  if (eval.on_step) set_step_callback(g.sampler, eval.on_step);
   g.batch = eval.batch;
   const PromptSampler sampler = [&](const std::vector<std::string>& prompts, double w, const Tensor& x_T, int64_t) {
     GenerateOptions o = g;
