@@ -98,7 +98,8 @@ TrainOptions resume_options(const TrainArgs& a, const CLI::App& sub, const std::
   try {
     o = resumed_options(stored, a.options, given, report);
   } catch (const Error& e) {
-    throw CliError(kExitUsage, fmt::format("cannot resume '{}': {}", checkpoint, e.what()),
+    const std::string why = std::string(e.what()).substr(e.op().size() + 2);  // without the "resume: " prefix
+    throw CliError(kExitUsage, fmt::format("cannot resume '{}': {}", checkpoint, why),
                    "a resumed run keeps its data, model and prediction type");
   }
   if (!report.ignored.empty())

@@ -264,10 +264,17 @@ TrainOptions resumed_options(const TrainOptions& stored, const TrainOptions& giv
           if (row.flag == nullptr || !was_given(row) || given.*member == stored.*member) return;
           const std::string both = fmt::format("{} {} (was {})", row.flag, shown(given.*member), shown(stored.*member));
           switch (row.on_resume) {
-            case OnResume::Kept:
-              throw Error("resume", fmt::format("the checkpoint's run has {} {}, not {}; drop {}, or use another "
-                                                "output folder for a new run",
-                                                row.flag, shown(stored.*member), shown(given.*member), row.flag));
+            case OnResume::Kept: {
+              const auto quoted = [](const auto& v) {
+                if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::string>)
+                  return fmt::format("'{}'", v);
+                else
+                  return shown(v);
+              };
+              throw Error("resume", fmt::format("the run was started with {} {}, not {}; drop {}, or use another "
+                                                "--out for a new run",
+                                                row.flag, quoted(stored.*member), quoted(given.*member), row.flag));
+            }
             case OnResume::Ignored:
               report.ignored.push_back(
                   fmt::format("{} {} (the checkpoint's is {})", row.flag, shown(given.*member), shown(stored.*member)));

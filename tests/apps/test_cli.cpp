@@ -196,8 +196,8 @@ TEST_CASE("bad command lines: exit code 1 and one line naming the problem", "[cl
   check_error({"info"}, 1, "tinydiff info needs --checkpoint FILE or --system");
   // An existing run is not overwritten; resuming it with another config or data set is refused.
   check_error({"train", "--out", "run", "--steps", "3"}, 1, "already holds a checkpoint");
-  check_error({"train", "--out", "run", "--resume", "--config", "tiny"}, 1, "config 'micro', not 'tiny'");
-  check_error({"train", "--out", "run", "--resume", "--dataset", "shapes"}, 1, "trained on 'fashion', not 'shapes'");
+  check_error({"train", "--out", "run", "--resume", "--config", "tiny"}, 1, "--config 'micro', not 'tiny'");
+  check_error({"train", "--out", "run", "--resume", "--dataset", "shapes"}, 1, "--dataset 'fashion', not 'shapes'");
   CHECK_FALSE(fs::exists(work_dir() / "x"));
   CHECK_FALSE(fs::exists(work_dir() / "y"));
 }

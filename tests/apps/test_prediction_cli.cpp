@@ -70,7 +70,7 @@ TEST_CASE("tinydiff train --prediction v and --loss-weight min-snr reach the che
   // --resume keeps the stored prediction, and refuses another one before touching the run.
   Ended r = run_tinydiff(train_args(dir / "v", 5, 1, {"--resume", "--prediction", "eps"}), dir, "resume_eps");
   CHECK(r.code == 1);
-  CHECK(r.err.find("trained to predict v, not eps") != std::string::npos);
+  CHECK(r.err.find("--prediction 'v', not 'eps'") != std::string::npos);
   CHECK(r.err.find("; hint: ") != std::string::npos);
   r = run_tinydiff(train_args(dir / "v", 5, 1, {"--resume"}), dir, "resume_v");
   INFO("stderr: " << r.err);
