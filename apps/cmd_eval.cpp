@@ -1,7 +1,9 @@
 // `tinydiff eval`: scores a checkpoint — prompt accuracy and Frechet distance (Fashion-MNIST) or
 // attribute accuracy on seen and held-out pairs (Shapes) — over a sweep of guidance scales; or a
 // folder of PNG images made by another program (--images DIR --dataset D) with the same judge;
-// or prints the evaluation's prompt list (--print-prompts --dataset D) for such a program.
+// or prints the evaluation's prompt list (--print-prompts --dataset D) for such a program;
+// or, with --nearest, the memorisation check of a checkpoint: samples of training captions beside
+// their nearest training images (diffusion/evaluation/nearest.h), a grid PNG and a JSON file.
 //
 // Rules: exactly one of --checkpoint FILE or --images DIR (unless --print-prompts, which takes
 // neither). --images needs --dataset and one --guidance value (the scale the images were made
@@ -18,7 +20,9 @@
 #include "apps/cli_errors.h"
 #include "apps/commands.h"
 #include "apps/step_progress.h"
+#include "diffusion/data/image_io.h"
 #include "diffusion/evaluation/evaluate.h"
+#include "diffusion/evaluation/nearest.h"
 #include "diffusion/sampling/karras_sigmas.h"
 #include "nn/atomic_file.h"
 
@@ -33,6 +37,8 @@ struct EvalArgs {
   uint64_t seed = 0;
   int threads = 0;
   bool print_prompts = false;
+  bool nearest = false;          // --nearest: the memorisation check
+  int64_t nearest_captions = 8;  // its rows
 };
 
 [[noreturn]] void usage(const std::string& problem, const std::string& hint) {
@@ -178,6 +184,72 @@ void run_checkpoint(const EvalArgs& a, EvalOptions& o, const CLI::App& sub) {
   finish(report, out);
 }
 
+// --nearest: the memorisation check of a checkpoint on its own training set.
+void run_nearest(const EvalArgs& a, EvalOptions& o) {
+  namespace fs = std::filesystem;
+  if (a.checkpoint.empty() || !a.images.empty())
+    usage("--nearest needs --checkpoint FILE (and no --images)",
+          "it compares a model's samples with its training images");
+  if (a.nearest_captions < 1 || a.nearest_captions > 64)
+    usage(fmt::format("--nearest-captions must be 1..64, got {}", a.nearest_captions), "the default is 8");
+  if (o.guidance.size() != 1)
+    usage(fmt::format("--nearest takes one --guidance value, got {}", a.guidance), "e.g. --guidance 3");
+  const std::string out = a.out.empty() ? (fs::path(a.checkpoint).parent_path() / "nearest.json").string() : a.out;
+  const std::string png = fs::path(out).replace_extension(".png").string();
+  if (!fs::exists(a.checkpoint))
+    throw CliError(kExitBadFile, fmt::format("the checkpoint '{}' does not exist", a.checkpoint),
+                   "train one with 'tinydiff train --out DIR' and pass DIR/checkpoint.safetensors");
+  TrainedModel m;
+  try {
+    m = load_trained_model(a.checkpoint, true);
+  } catch (const Error& e) {
+    throw CliError(kExitBadFile, fmt::format("cannot load the checkpoint: {}", e.what()),
+                   "pass a checkpoint.safetensors written by 'tinydiff train'");
+  }
+  if (!a.dataset.empty() && a.dataset != m.dataset)
+    usage(fmt::format("--dataset {} contradicts the checkpoint, which was trained on '{}'", a.dataset, m.dataset),
+          "leave out --dataset with --checkpoint (the checkpoint knows its data set)");
+  if (o.sampler != SamplerKind::Ddpm && o.steps > m.schedule.num_timesteps)
+    throw CliError(kExitUsage,
+                   fmt::format("--steps {} is more than the model's {} timesteps", o.steps, m.schedule.num_timesteps),
+                   fmt::format("use at most --steps {}", m.schedule.num_timesteps));
+  std::unique_ptr<TrainingData> data;
+  try {
+    DataOptions d;
+    d.fashion_dir = a.data_dir;
+    data = make_training_data(m.dataset, d);
+  } catch (const Error& e) {
+    throw CliError(kExitBadFile, fmt::format("cannot load the training set '{}': {}", m.dataset, e.what()),
+                   "point --data-dir at the Fashion-MNIST IDX files");
+  }
+  check_writable(out);
+  NearestCheckOptions n;
+  n.captions = a.nearest_captions;
+  n.seed = o.seed;
+  std::fputs(fmt::format("tinydiff: memorisation check of {} ({}, step {}): {} training captions, {}, guidance {}\n",
+                         a.checkpoint, m.dataset, m.step, n.captions, eval_sampler_label(o, m.schedule.num_timesteps),
+                         o.guidance[0])
+                 .c_str(),
+             stdout);
+  std::fflush(stdout);
+  NearestCheck check;
+  try {
+    check = nearest_check(*data, m, o, n);
+  } catch (const Error& e) {
+    throw CliError(kExitBadFile, fmt::format("the memorisation check failed: {}", e.what()),
+                   "check that the checkpoint was trained on this data set");
+  }
+  std::fputs(("\n" + nearest_table(check)).c_str(), stdout);
+  try {
+    save_png(png, enlarge(nearest_grid(check), 2));
+    write_file_atomic(out, nearest_json(check));
+  } catch (const Error& e) {
+    throw CliError(kExitBadFile, fmt::format("cannot write the results: {}", e.what()),
+                   "check free disk space and that --out is writable");
+  }
+  std::fputs(fmt::format("\ntinydiff: wrote {} (rows: sample | nearest 1 | 2 | 3) and {}\n", png, out).c_str(), stdout);
+}
+
 void run_images(const EvalArgs& a, EvalOptions& o, const CLI::App& sub) {
   namespace fs = std::filesystem;
   if (a.dataset.empty())
@@ -244,7 +316,9 @@ void run_eval(const EvalArgs& a, const CLI::App& sub) {
                                : "give --checkpoint FILE or --images DIR, not both",
           "--checkpoint scores a model trained by tinydiff, --images a folder of PNG images made elsewhere");
   if (a.threads > 0) omp_set_num_threads(a.threads);
-  if (!a.checkpoint.empty())
+  if (a.nearest)
+    run_nearest(a, o);
+  else if (!a.checkpoint.empty())
     run_checkpoint(a, o, sub);
   else
     run_images(a, o, sub);
@@ -266,6 +340,12 @@ void add_eval_command(CLI::App& app) {
                   "fashion or shapes: the evaluation of --images or --print-prompts (with --checkpoint it must match)");
   sub->add_flag("--print-prompts", a->print_prompts,
                 "Print the evaluation's prompt list of --dataset (with --samples, --seed), one per line, and exit");
+  sub->add_flag("--nearest", a->nearest,
+                "Memorisation check of --checkpoint: samples of training captions beside their 3 nearest training "
+                "images (L2 in pixels) as a grid PNG, the distances and the median distance between training images "
+                "(writes nearest.png and nearest.json beside the checkpoint, or --out and its .png)");
+  sub->add_option("--nearest-captions", a->nearest_captions, "Training captions (grid rows) of --nearest")
+      ->capture_default_str();
   sub->add_option("--samples", a->samples, "Images per class prompt (fashion) or per (shape, colour) pair (shapes)")
       ->capture_default_str();
   sub->add_option("--steps", a->steps,

@@ -67,6 +67,12 @@ void run_info(const std::string& path) {
       o.lr_decay == "cosine" ? fmt::format("cosine to step {}", o.steps) : std::string("constant"), o.weight_decay,
       o.ema_decay, o.caption_dropout, o.grad_clip, o.flip ? ", flips" : "",
       o.loss_weight == "min-snr" ? fmt::format("min-snr (gamma {})", kMinSnrGamma) : o.loss_weight);
+  if (!o.validation_prompts.empty())
+    out += fmt::format("grids        {} validation prompt{}: \"{}\"\n", o.validation_prompts.size(),
+                       o.validation_prompts.size() == 1 ? "" : "s", fmt::join(o.validation_prompts, "\", \""));
+  if (o.keep_checkpoints > 0)
+    out += fmt::format("checkpoints  the last {} step-numbered ones kept (every {} steps)\n", o.keep_checkpoints,
+                       o.checkpoint_every);
   const auto& vocab = m.tokenizer->vocab();
   out += fmt::format("vocabulary   {} tokens, prompts up to {} words: {}\n", vocab.size(),
                      m.tokenizer->max_length() - 1, fmt::join(vocab, " "));

@@ -67,9 +67,10 @@ void check_args(const TrainArgs& a, const CLI::App& sub) {
   for (const auto& n : training_data_names()) known = known || n == o.dataset;
   if (!known) usage(fmt::format("unknown data set '{}'", o.dataset), "choose --dataset fashion or --dataset shapes");
   try {
-    model_config(o.config, 1);
+    model_config_image_sizes(o.config);
   } catch (const Error&) {
-    usage(fmt::format("unknown config '{}'", o.config), "choose --config tiny, small or micro");
+    usage(fmt::format("unknown config '{}'", o.config),
+          fmt::format("choose --config {}", fmt::join(model_config_names(), ", ")));
   }
 }
 
@@ -186,6 +187,14 @@ TrainSetUp set_up(const TrainArgs& args, const CLI::App& sub) {
                             : "run 'tinydiff train --help' for the options");
   }
   u.options = o;
+  // The grids' prompts as the model will read them: warn about words it has never seen.
+  for (const std::string& prompt : o.validation_prompts) {
+    const Tokenizer::Encoded enc = u.trainer->tokenizer().encode(prompt);
+    if (!enc.unknown.empty())
+      warn(fmt::format("--validation-prompt \"{}\": the word{} '{}' {} not in the training captions (read as <unk>)",
+                       prompt, enc.unknown.size() == 1 ? "" : "s", fmt::join(enc.unknown, "', '"),
+                       enc.unknown.size() == 1 ? "is" : "are"));
+  }
   return u;
 }
 
@@ -268,7 +277,7 @@ void run_train(const TrainArgs& args, const CLI::App& sub) {
   std::fputs(fmt::format("tinydiff: done, {} (step {}, {} steps in {:.0f} s); checkpoint: {}\n"
                          "sample with: tinydiff sample --checkpoint {} --prompt \"{}\" --out {}/images\n",
                          r.message, r.step, r.steps_this_run, r.seconds, trainer->checkpoint_path(),
-                         trainer->checkpoint_path(), trainer->data().preview_prompts().front(), o.out_dir)
+                         trainer->checkpoint_path(), trainer->preview_prompts().front(), o.out_dir)
                  .c_str(),
              stdout);
 }
@@ -291,6 +300,8 @@ void add_train_command(CLI::App& app) {
             CLI::Option* flag = sub->add_option(row.flag, o.*member, row.help);
             if (row.show_default) flag->capture_default_str();
             if constexpr (std::is_same_v<T, uint64_t>) flag->check(non_negative_integer());
+            if constexpr (std::is_same_v<T, std::vector<std::string>>)
+              flag->expected(1)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)->type_name("TEXT");
           }
         },
         row.member);

@@ -4,12 +4,13 @@
 // Cases (each runs in its own child process, so peak RSS is per case):
 //   train_b64       training step, batch 64: forward + backward + AdamW (as torch_ref.py)
 //   train_b8        the same at batch 8 (framework overhead dominates)
+//   train64_b32     a training step of the 64x64 config "tiny64" on RGB images at batch 32
 //   sample_cfg_b64  one classifier-free-guided DDIM step on 64 images: one no-grad U-Net
 //                   evaluation on a batch of 128 (as torch_sample_ref.py) + the guidance + the update
 //
 // For each case: median step time, analytic GFLOP (convolutions, linears and attention
-// products; a training step counts 3x the forward), GFLOP/s, percent of the measured sgemm
-// peak (a 2048^3 cblas_sgemm at the same thread count) and the peak resident set size.
+// products; a training step counts 3x the forward; diffusion/models/model_flops.h), GFLOP/s, percent of the measured
+// sgemm peak (a 2048^3 cblas_sgemm at the same thread count) and the peak resident set size.
 //
 //   ./build/tinydiff-bench [--case NAME] [--threads N] [--json] [--profile] [--steps N] [--warmup N]
 //                          [--peak GFLOPS] [--info] [--help]
@@ -40,6 +41,7 @@
 #include "autograd/autograd.h"
 #include "autograd/profiler.h"
 #include "bench/bench_args.h"
+#include "diffusion/models/model_flops.h"
 #include "diffusion/models/text_to_image.h"
 #include "diffusion/process/schedule.h"
 #include "diffusion/sampling/ddim.h"
@@ -65,7 +67,7 @@ struct Options {
   bool info = false;         // --info: print the BLAS in use and exit
 };
 
-const std::vector<std::string> kCases = {"train_b64", "train_b8", "sample_cfg_b64"};
+const std::vector<std::string> kCases = {"train_b64", "train_b8", "sample_cfg_b64", "train64_b32"};
 
 double now_ms() {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -92,81 +94,6 @@ double peak_rss_mb() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   return static_cast<double>(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
-}
-
-// ---------------------------------------------------------------------------------------
-// Analytic FLOPs of one forward pass (multiply-adds count 2). Counted: convolutions,
-// linear layers and the two attention products (Q K^T and P V). Not counted: norms,
-// activations, softmax, elementwise ops (a few percent).
-
-struct FlopCounter {
-  double total = 0.0;
-  void conv(int64_t b, int64_t cin, int64_t cout, int64_t k, int64_t out_hw) {
-    total += 2.0 * b * cout * cin * k * k * out_hw * out_hw;
-  }
-  void linear(int64_t rows, int64_t in, int64_t out) { total += 2.0 * rows * in * out; }
-  void attention(int64_t b, int64_t lq, int64_t lk, int64_t width) { total += 2.0 * 2.0 * b * lq * lk * width; }
-};
-
-// Mirrors UNet's constructor and forward (diffusion/models/unet.cpp) and TextEncoder's layers.
-double forward_flops(const ModelConfig& c, int64_t b, bool with_text_encoder) {
-  FlopCounter f;
-  const int64_t L = c.max_length, d = c.text_width, tdim = c.time_dim(), n = c.levels();
-  if (with_text_encoder) {
-    for (int64_t i = 0; i < c.text_layers; ++i) {
-      f.linear(b * L, d, 3 * d);  // in_proj
-      f.attention(b, L, L, d);
-      f.linear(b * L, d, d);      // out_proj
-      f.linear(b * L, d, 4 * d);  // linear1
-      f.linear(b * L, 4 * d, d);  // linear2
-    }
-  }
-  auto width = [&](int64_t level) { return c.base_channels * c.channel_mults[static_cast<size_t>(level)]; };
-  auto resblock = [&](int64_t cin, int64_t cout, int64_t hw) {
-    f.conv(b, cin, cout, 3, hw);
-    f.linear(b, tdim, cout);
-    f.conv(b, cout, cout, 3, hw);
-    if (cin != cout) f.conv(b, cin, cout, 1, hw);
-  };
-  auto attnblock = [&](int64_t ch, int64_t hw) {
-    const int64_t px = hw * hw;
-    f.linear(b * px, ch, 3 * ch);  // self-attention in_proj
-    f.attention(b, px, px, ch);
-    f.linear(b * px, ch, ch);  // out_proj
-    f.linear(b * px, ch, ch);  // cross-attention q
-    f.linear(b * L, d, ch);    // k
-    f.linear(b * L, d, ch);    // v
-    f.attention(b, px, L, ch);
-    f.linear(b * px, ch, ch);  // out_proj
-  };
-  f.linear(b, c.base_channels, tdim);
-  f.linear(b, tdim, tdim);
-  const int64_t s = c.image_size;
-  f.conv(b, c.image_channels, c.base_channels, 3, s);
-  int64_t ch = c.base_channels;
-  std::vector<int64_t> skips;
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t j = 0; j < c.blocks_per_level; ++j) {
-      resblock(ch, width(i), s >> i);
-      ch = width(i);
-    }
-    skips.push_back(ch);
-    if (i < n - 1) f.conv(b, ch, ch, 3, s >> (i + 1));  // stride 2
-  }
-  resblock(ch, ch, s >> (n - 1));
-  attnblock(ch, s >> (n - 1));
-  resblock(ch, ch, s >> (n - 1));
-  for (int64_t i = n - 1; i >= 0; --i) {
-    for (int64_t j = 0; j < c.blocks_per_level; ++j) {
-      resblock(j == 0 ? ch + skips[static_cast<size_t>(i)] : width(i), width(i), s >> i);
-      ch = width(i);
-    }
-    const auto& ar = c.attention_resolutions;
-    if (std::find(ar.begin(), ar.end(), s >> i) != ar.end()) attnblock(ch, s >> i);
-    if (i > 0) f.conv(b, ch, ch, 3, s >> (i - 1));
-  }
-  f.conv(b, ch, c.image_channels, 3, s);
-  return f.total;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -221,7 +148,7 @@ struct Trainer {
   TextToImageModel& model;
   AdamW& opt;
   Generator& gen;
-  const Tensor& x0;   // (B, 1, 32, 32)
+  const Tensor& x0;   // (B, C, S, S)
   const Tensor& ids;  // (B, 16)
   std::vector<double> abar;
 
@@ -230,7 +157,7 @@ struct Trainer {
     const int64_t b = x0.size(0);
     const double t0 = phase_now_ms();
     Tensor t = gen.randint(0, 1000, {b});  // (B) int64
-    Tensor eps = gen.normal(x0.shape());   // (B, 1, 32, 32)
+    Tensor eps = gen.normal(x0.shape());   // (B, C, S, S)
     std::vector<double> sa(static_cast<size_t>(b)), sb(static_cast<size_t>(b));
     for (int64_t i = 0; i < b; ++i) {
       const double ab = abar[static_cast<size_t>(t.data<int64_t>()[i])];
@@ -238,7 +165,7 @@ struct Trainer {
       sb[static_cast<size_t>(i)] = std::sqrt(1.0 - ab);
     }
     const Tensor ca = Tensor::from_vector(sa, {b, 1, 1, 1}), cb = Tensor::from_vector(sb, {b, 1, 1, 1});
-    Tensor xt = add(mul(ca, x0), mul(cb, eps));  // (B, 1, 32, 32)
+    Tensor xt = add(mul(ca, x0), mul(cb, eps));  // (B, C, S, S)
     if (profiling()) profiler_mark();
     Variable loss = mse_loss(model.forward(Variable(xt), t, ids, Tensor()), Variable(eps));
     const double t1 = phase_now_ms();
@@ -305,7 +232,8 @@ void print_profile(const std::string& name, int steps, const double* phase_ms) {
 }
 
 CaseResult run_case(const std::string& name, const Options& o) {
-  const ModelConfig cfg = model_config("tiny", 1);
+  const bool big = name == "train64_b32";
+  const ModelConfig cfg = big ? model_config("tiny64", 3, 64) : model_config("tiny", 1);
   Generator gen(0);
   TextToImageModel model(cfg, gen);
   CaseResult r;
@@ -316,10 +244,10 @@ CaseResult run_case(const std::string& name, const Options& o) {
   const int prof_steps = 3;
   double phases[3] = {0, 0, 0};
 
-  if (name == "train_b64" || name == "train_b8") {
-    r.batch = name == "train_b64" ? 64 : 8;
+  if (name == "train_b64" || name == "train_b8" || big) {
+    r.batch = name == "train_b64" ? 64 : big ? 32 : 8;
     AdamW opt(model.named_parameters(), {.lr = 2e-4});
-    const Tensor x0 = gen.normal({r.batch, 1, cfg.image_size, cfg.image_size});
+    const Tensor x0 = gen.normal({r.batch, cfg.image_channels, cfg.image_size, cfg.image_size});  // (B, C, S, S)
     const Tensor ids = gen.randint(0, cfg.vocab_size, {r.batch, cfg.max_length});
     Trainer tr{model, opt, gen, x0, ids, alpha_bars()};
     for (int i = 0; i < o.warmup + steps; ++i) {
@@ -330,7 +258,7 @@ CaseResult run_case(const std::string& name, const Options& o) {
         r.cpu_ms.push_back(cpu_now_ms() - c0);
       }
     }
-    r.gflop = 3.0 * forward_flops(cfg, r.batch, true) / 1e9;
+    r.gflop = training_step_flops(cfg, r.batch) / 1e9;
     if (o.profile) {
       set_profiling_clock(o.profile_cpu ? ProfileClock::ProcessCpu : ProfileClock::Wall);
       set_profiling(true);
@@ -437,7 +365,8 @@ int main(int argc, char** argv) {
     }
     if (o.peak <= 0) o.peak = sgemm_peak_gflops();
     if (!o.json) {
-      std::printf("tinydiff-bench: tiny config, 1 image channel, 32x32, %d threads\n", threads);
+      std::printf("tinydiff-bench: tiny config, 1 image channel, 32x32 (train64_b32: tiny64, RGB, 64x64), %d threads\n",
+                  threads);
       std::printf("BLAS: %s; sgemm peak %.1f GFLOP/s\n", blas_info().c_str(), o.peak);
       std::printf("compute: %s\n", compute_summary().c_str());
       std::printf("%-16s %6s %9s %9s %9s %8s %9s %8s %9s\n", "case", "batch", "median_ms", "min_ms", "cpu_ms", "GFLOP",

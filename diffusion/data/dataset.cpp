@@ -16,6 +16,13 @@ void check_batch(int64_t batch, const char* op) {
   TD_CHECK(batch > 0, op, fmt::format("batch must be positive, got {}", batch));
 }
 
+// Checks a range [begin, begin + count) of examples of a set of n.
+void check_range(int64_t begin, int64_t count, int64_t n, const char* op) {
+  TD_CHECK(begin >= 0 && count >= 0 && begin + count <= n, op,
+           fmt::format("examples [{}, {}) are outside the set's {} stored examples{}", begin, begin + count, n,
+                       n == 0 ? " (it draws its images on the fly)" : ""));
+}
+
 // An index in [0, n) from a uniform u in [0, 1).
 int pick(double u, size_t n) { return std::min(static_cast<int>(u * static_cast<double>(n)), static_cast<int>(n) - 1); }
 
@@ -50,6 +57,17 @@ class FashionData : public TrainingData {
 
   std::vector<std::string> vocabulary_captions() const override { return all_fashion_captions(); }
   std::vector<std::string> preview_prompts() const override { return fashion_class_prompts(); }
+  int64_t example_count() const override { return data_.images.size(0); }
+
+  TrainingBatch examples(int64_t begin, int64_t count) const override {
+    check_range(begin, count, example_count(), "FashionData::examples");
+    const std::vector<std::string> prompts = fashion_class_prompts();
+    const int64_t* labels = data_.labels.data<int64_t>();
+    TrainingBatch out;
+    out.images = data_.images.slice(0, begin, begin + count).contiguous();  // (count, 1, S, S)
+    for (int64_t i = begin; i < begin + count; ++i) out.captions.push_back(prompts[static_cast<size_t>(labels[i])]);
+    return out;
+  }
 
  private:
   FashionMnist data_;
@@ -95,6 +113,13 @@ class ShapesData : public TrainingData {
     std::vector<std::string> out;
     for (const auto& a : fixed) out.push_back(shapes_caption(a));
     return out;
+  }
+
+  int64_t example_count() const override { return 0; }  // drawn on the fly
+
+  TrainingBatch examples(int64_t begin, int64_t count) const override {
+    check_range(begin, count, example_count(), "ShapesData::examples");
+    return {Tensor::zeros({0, 3, kShapesImageSize, kShapesImageSize}), {}};  // (0, 3, S, S)
   }
 
  private:

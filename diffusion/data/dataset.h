@@ -25,6 +25,10 @@
 /// fixed prompts of the trainer's sample grids (the ten class prompts; for Shapes a fixed set
 /// including held-out pairs).
 ///
+/// `example_count()` and `examples()` give the stored examples in a fixed order (the
+/// memorisation check of `tinydiff eval --nearest` compares samples with every training image
+/// through them); a set drawn on the fly (Shapes) has none and says 0.
+///
 /// Usage:
 /// \code
 ///   auto data = make_training_data("fashion");
@@ -65,6 +69,13 @@ class TrainingData {
   virtual std::vector<std::string> vocabulary_captions() const = 0;
   /// The fixed prompts of the sample grids written during training.
   virtual std::vector<std::string> preview_prompts() const = 0;
+  /// N, the number of stored examples `examples()` serves (Fashion-MNIST: its training images), or 0
+  /// for a set drawn on the fly (Shapes), whose examples are whatever next_batch draws.
+  virtual int64_t example_count() const = 0;
+  /// Stored examples [begin, begin + count) in their fixed order: images (count, C, S, S) float32 in
+  /// [-1, 1] as next_batch prepares them but never flipped, and one caption each (for Fashion-MNIST
+  /// the class prompt "a photo of a ..."). Throws Error unless 0 <= begin <= begin + count <= example_count().
+  virtual TrainingBatch examples(int64_t begin, int64_t count) const = 0;
 };
 
 /// Options of make_training_data.

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
@@ -41,6 +42,42 @@ const std::string& required(const std::map<std::string, std::string>& metadata, 
 
 std::string checkpoint_file(const std::string& out_dir) {
   return (std::filesystem::path(out_dir) / kCheckpointFileName).string();
+}
+
+namespace {
+constexpr const char* kStepPrefix = "checkpoint-";
+constexpr const char* kStepSuffix = ".safetensors";
+}  // namespace
+
+std::string step_checkpoint_file(const std::string& out_dir, int64_t step) {
+  TD_CHECK(step >= 0, "step_checkpoint_file", fmt::format("step must not be negative, got {}", step));
+  return (std::filesystem::path(out_dir) / fmt::format("{}{:08}{}", kStepPrefix, step, kStepSuffix)).string();
+}
+
+std::optional<int64_t> step_checkpoint_step(const std::string& name) {
+  const std::string prefix = kStepPrefix, suffix = kStepSuffix;
+  if (name.size() < prefix.size() + 8 + suffix.size() || name.compare(0, prefix.size(), prefix) != 0 ||
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return std::nullopt;
+  const std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+  if (digits.size() > 18) return std::nullopt;
+  for (char ch : digits)
+    if (ch < '0' || ch > '9') return std::nullopt;
+  return std::stoll(digits);
+}
+
+std::vector<std::pair<int64_t, std::string>> step_checkpoint_files(const std::string& out_dir) {
+  namespace fs = std::filesystem;
+  std::vector<std::pair<int64_t, std::string>> out;
+  std::error_code ec;
+  if (!fs::is_directory(out_dir, ec)) return out;
+  for (const fs::directory_entry& e : fs::directory_iterator(out_dir, ec)) {
+    if (!e.is_regular_file(ec)) continue;
+    if (const auto step = step_checkpoint_step(e.path().filename().string()))
+      out.emplace_back(*step, e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 std::map<std::string, std::string> checkpoint_metadata(const ModelMetadata& model, const TrainingMetadata& training) {

@@ -28,6 +28,7 @@
 /// \code
 ///   save_checkpoint(checkpoint_file(out_dir), model, &adamw, &ema, checkpoint_metadata(model_meta, training_meta));
 ///   const std::string path = checkpoint_file(out_dir);             // out_dir/checkpoint.safetensors
+///   step_checkpoint_file(out_dir, 1000);                           // out_dir/checkpoint-00001000.safetensors
 ///   ModelMetadata m = read_model_metadata(load_safetensors(path).metadata, path);
 ///   TextToImageModel model(m.config, gen);                          // then load the weights
 /// \endcode
@@ -37,6 +38,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "diffusion/models/model_config.h"
 #include "diffusion/models/tokenizer.h"
@@ -51,6 +54,18 @@ inline constexpr const char* kCheckpointFileName = "checkpoint.safetensors";
 
 /// The checkpoint of the training run writing into `out_dir`: `out_dir/checkpoint.safetensors`.
 std::string checkpoint_file(const std::string& out_dir);
+
+/// The step-numbered checkpoint of step `step` in `out_dir`, kept beside the rolling one with
+/// `--keep-checkpoints`: `out_dir/checkpoint-00001000.safetensors` (8 digits, more when needed, so
+/// the names sort by step).
+std::string step_checkpoint_file(const std::string& out_dir, int64_t step);
+
+/// The step of a step-numbered checkpoint's file name (the name only, e.g. "checkpoint-00001000.safetensors"
+/// gives 1000), or nullopt for any other name (the rolling checkpoint, a temporary file, "checkpoint-12.bin").
+std::optional<int64_t> step_checkpoint_step(const std::string& file_name);
+
+/// The step-numbered checkpoints in `out_dir` as (step, path), oldest first (none when the folder does not exist).
+std::vector<std::pair<int64_t, std::string>> step_checkpoint_files(const std::string& out_dir);
 
 /// The "model_type" metadata value of text-to-image checkpoints.
 inline constexpr const char* kTextToImageModelType = "text-to-image";

@@ -3,20 +3,44 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "tensor/error.h"
 
 namespace tinydiff {
 
-ModelConfig model_config(const std::string& name, int64_t image_channels) {
+std::vector<std::string> model_config_names() { return {"tiny", "tiny64", "small", "micro"}; }
+
+std::vector<int64_t> model_config_image_sizes(const std::string& name) {
+  const std::vector<std::string> names = model_config_names();
+  TD_CHECK(std::find(names.begin(), names.end(), name) != names.end(), "model_config",
+           fmt::format("unknown config '{}'; choose one of: {}", name, fmt::join(names, ", ")));
+  if (name == "tiny64") return {32, 64};
+  return {32};
+}
+
+ModelConfig model_config(const std::string& name, int64_t image_channels, int64_t image_size) {
   TD_CHECK(image_channels == 1 || image_channels == 3, "model_config",
-           fmt::format("image_channels must be 1 or 3, got {}", image_channels));
+           fmt::format("image_channels must be 1 (grayscale) or 3 (RGB), got {}", image_channels));
+  const std::vector<int64_t> sizes = model_config_image_sizes(name);  // checks the name
+  TD_CHECK(image_size == 32 || image_size == 64, "model_config",
+           fmt::format("image size {} is not supported; the configs take 32x32 or 64x64 images", image_size));
+  TD_CHECK(std::find(sizes.begin(), sizes.end(), image_size) != sizes.end(), "model_config",
+           fmt::format("config '{}' takes {}x{} images, not {}x{}; use config 'tiny64' for 64x64 images", name,
+                       sizes.front(), sizes.front(), image_size, image_size));
   ModelConfig c;
   c.name = name;
   c.image_channels = image_channels;
+  c.image_size = image_size;
   if (name == "tiny") {
     // defaults above: the PyTorch peer's architecture
+  } else if (name == "tiny64") {
+    // tiny with a thin 16-channel level on top (64x64), attention at 16x16 and 8x8.
+    c.base_channels = 16;
+    c.channel_mults = {1, 2, 4, 4};
+    c.attention_resolutions = {16, 8};
+    c.vocab_size = 1024;
   } else if (name == "small") {
     c.base_channels = 64;
     c.channel_mults = {1, 2, 2};
@@ -32,8 +56,6 @@ ModelConfig model_config(const std::string& name, int64_t image_channels) {
     c.text_width = 32;
     c.text_layers = 1;
     c.text_heads = 2;
-  } else {
-    throw Error("model_config", fmt::format("unknown config '{}'; choose one of: tiny, small, micro", name));
   }
   validate(c);
   return c;
@@ -49,6 +71,13 @@ void validate(const ModelConfig& c) {
              "ModelConfig",
              fmt::format("level width {} must be divisible by groups {} and attention_heads {}", c.base_channels * m,
                          c.groups, c.attention_heads));
+  for (int64_t r : c.attention_resolutions) {
+    bool reached = false;
+    for (int64_t i = 0; i < c.levels(); ++i) reached = reached || (c.image_size >> i) == r;
+    TD_CHECK(reached, "ModelConfig",
+             fmt::format("attention resolution {} is not the size of any level ({} pixels halved {} times)", r,
+                         c.image_size, c.levels() - 1));
+  }
   TD_CHECK(c.base_channels % c.groups == 0, "ModelConfig", "base_channels must be divisible by groups");
   TD_CHECK(c.text_width % c.text_heads == 0, "ModelConfig",
            fmt::format("text_width {} must be divisible by text_heads {}", c.text_width, c.text_heads));

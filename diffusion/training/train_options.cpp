@@ -62,7 +62,10 @@ std::vector<TrainOption> make_table() {
        false,
        false},
       on_resume(OnResume::Changed, {"batch", "--batch", "Images per step", &O::batch, kAtLeastOne}),
-      {"config", "--config", "Model size: tiny (1.29M parameters), small, micro", &O::config},
+      {"config", "--config",
+       "Model size: tiny (1.29M parameters, 32x32), tiny64 (64x64 or 32x32), small, micro; the image size and "
+       "channels follow the data",
+       &O::config},
       on_resume(OnResume::Ignored,
                 {"seed", "--seed", "Seed of the initial weights and of the random streams", &O::seed}),
       on_resume(OnResume::Changed, {"lr", "--lr", "Peak learning rate of AdamW", &O::lr, kPositive}),
@@ -108,8 +111,22 @@ std::vector<TrainOption> make_table() {
       on_resume(OnResume::Updated,
                 {"checkpoint_every", "--checkpoint-every", "Steps between checkpoints (0: only at the end)",
                  &O::checkpoint_every, kNotNegative}),
+      on_resume(OnResume::Updated,
+                {"keep_checkpoints", "--keep-checkpoints",
+                 "Also keep the last N step-numbered checkpoints (checkpoint-00001000.safetensors, ...) written every "
+                 "--checkpoint-every steps (0: only the rolling checkpoint.safetensors)",
+                 &O::keep_checkpoints, kNotNegative}),
       on_resume(OnResume::Updated, {"sample_every", "--sample-every", "Steps between sample grids (0: only at the end)",
                                     &O::sample_every, kNotNegative}),
+      on_resume(OnResume::Updated,
+                {"validation_prompts",
+                 "--validation-prompt",
+                 "A prompt of the sample grids (repeat the flag for more; default: the data set's fixed prompts)",
+                 &O::validation_prompts,
+                 {},
+                 {},
+                 true,
+                 false}),
       {"preview_per_prompt", nullptr, "Samples per prompt in a sample grid", &O::preview_per_prompt, kAtLeastOne},
       {"preview_steps", nullptr, "DDIM steps of the sample grids", &O::preview_steps, kAtLeastOne},
       {"preview_guidance", nullptr, "Guidance scale of the sample grids", &O::preview_guidance},
@@ -130,6 +147,15 @@ std::vector<TrainOption> make_table() {
        false,
        false},
   };
+}
+
+// A value as messages show it (a list of prompts quoted and joined).
+template <typename T>
+std::string shown(const T& v) {
+  if constexpr (std::is_same_v<T, std::vector<std::string>>)
+    return fmt::format("\"{}\"", fmt::join(v, "\", \""));
+  else
+    return fmt::format("{}", v);
 }
 
 // What is wrong with the number `v` of option `name` ("" when nothing).
@@ -167,6 +193,11 @@ std::string option_problem(const TrainOptions& o, const TrainOption& row, bool a
           return fmt::format("unknown {} '{}'; choose one of: {}", name, value, fmt::join(row.choices, ", "));
         } else if constexpr (std::is_same_v<T, bool>) {
           return "";
+        } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+          const int64_t n = static_cast<int64_t>(value.size());
+          return n <= kMaxValidationPrompts
+                     ? ""
+                     : fmt::format("{} takes at most {} prompts, got {}", name, kMaxValidationPrompts, n);
         } else {
           return range_problem(row.range, name, value);
         }
@@ -182,6 +213,9 @@ void validate(const TrainOptions& o) {
     const std::string problem = option_problem(o, row);
     TD_CHECK(problem.empty(), op, problem);
   }
+  TD_CHECK(o.keep_checkpoints == 0 || o.checkpoint_every > 0, op,
+           fmt::format("keep_checkpoints {} needs checkpoints at an interval; give checkpoint_every > 0",
+                       o.keep_checkpoints));
   TD_CHECK(o.steps > 0 || o.minutes > 0 || o.stop_after > 0, op,
            "no stopping point: give a number of steps or of minutes");
   TD_CHECK(o.lr_decay != "cosine" || o.steps > 0, op,
@@ -228,14 +262,14 @@ TrainOptions resumed_options(const TrainOptions& stored, const TrainOptions& giv
             return;
           }
           if (row.flag == nullptr || !was_given(row) || given.*member == stored.*member) return;
-          const std::string both = fmt::format("{} {} (was {})", row.flag, given.*member, stored.*member);
+          const std::string both = fmt::format("{} {} (was {})", row.flag, shown(given.*member), shown(stored.*member));
           switch (row.on_resume) {
             case OnResume::Kept: {
               const auto quoted = [](const auto& v) {
                 if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::string>)
                   return fmt::format("'{}'", v);
                 else
-                  return fmt::format("{}", v);
+                  return shown(v);
               };
               throw Error("resume", fmt::format("the run was started with {} {}, not {}; drop {}, or use another "
                                                 "--out for a new run",
@@ -243,7 +277,7 @@ TrainOptions resumed_options(const TrainOptions& stored, const TrainOptions& giv
             }
             case OnResume::Ignored:
               report.ignored.push_back(
-                  fmt::format("{} {} (the checkpoint's is {})", row.flag, given.*member, stored.*member));
+                  fmt::format("{} {} (the checkpoint's is {})", row.flag, shown(given.*member), shown(stored.*member)));
               return;
             case OnResume::Changed:
               report.changed.push_back(both);

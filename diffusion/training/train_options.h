@@ -68,15 +68,18 @@ struct TrainOptions {
   std::string loss_weight = "none";  ///< "none" or "min-snr" (min-SNR-gamma weighting, gamma = 5; objective.h)
   bool flip = false;                 ///< random horizontal flips (Fashion-MNIST)
   int64_t checkpoint_every = 250;    ///< steps between checkpoints (0: only at the end)
+  int64_t keep_checkpoints = 0;      ///< > 0: also keep the last so many step-numbered checkpoints (trainer.h)
   int64_t sample_every = 500;        ///< steps between sample grids (0: only at the end)
   int64_t preview_per_prompt = 4;    ///< samples per preview prompt in a grid
   int64_t preview_steps = 25;        ///< DDIM steps of the preview grids
   double preview_guidance = 3.0;     ///< guidance scale of the preview grids
-  bool resume = false;               ///< continue from out_dir/checkpoint.safetensors
-  int threads = 0;                   ///< OpenMP threads (0: the default, all cores)
-  int64_t max_nonfinite = 5;         ///< stop after so many non-finite steps in a row
-  std::string schedule = "linear";   ///< noise schedule name (schedule.h)
-  int64_t num_timesteps = 1000;      ///< T
+  /// The prompts of the sample grids (empty: the data set's preview_prompts()).
+  std::vector<std::string> validation_prompts;
+  bool resume = false;                           ///< continue from out_dir/checkpoint.safetensors
+  int threads = 0;                               ///< OpenMP threads (0: the default, all cores)
+  int64_t max_nonfinite = 5;                     ///< stop after so many non-finite steps in a row
+  std::string schedule = "linear";               ///< noise schedule name (schedule.h)
+  int64_t num_timesteps = 1000;                  ///< T
   std::string fashion_dir = kFashionMnistDir;    ///< where the Fashion-MNIST files are
   ProgressStyle progress = ProgressStyle::Auto;  ///< progress display (not in the table)
   /// Debugging data-parallel runs: when not empty, every rank appends to `<rank_log>/rank<R>.jsonl`
@@ -87,8 +90,12 @@ struct TrainOptions {
 };
 
 /// A pointer to one member of TrainOptions, of any of the types options have.
-using TrainOptionMember = std::variant<std::string TrainOptions::*, int64_t TrainOptions::*, uint64_t TrainOptions::*,
-                                       int TrainOptions::*, double TrainOptions::*, bool TrainOptions::*>;
+using TrainOptionMember =
+    std::variant<std::string TrainOptions::*, int64_t TrainOptions::*, uint64_t TrainOptions::*, int TrainOptions::*,
+                 double TrainOptions::*, bool TrainOptions::*, std::vector<std::string> TrainOptions::*>;
+
+/// The most prompts `validation_prompts` may hold (a grid column each).
+inline constexpr int64_t kMaxValidationPrompts = 64;
 
 /// The values a number option takes, and how `validate` says so.
 struct OptionRange {

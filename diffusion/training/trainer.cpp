@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "diffusion/models/checkpoint_schema.h"
+#include "diffusion/models/model_flops.h"
 #include "diffusion/process/forward_process.h"
 #include "diffusion/process/objective.h"
 #include "diffusion/training/data_parallel.h"
@@ -123,10 +124,7 @@ Trainer::Trainer(TrainOptions options, std::unique_ptr<TrainingData> data) : s_(
   TD_CHECK(data->name() == o.dataset, "Trainer",
            fmt::format("the data set is '{}' but the options name '{}'", data->name(), o.dataset));
   s.data = std::move(data);
-  s.config = model_config(o.config, s.data->image_channels());
-  TD_CHECK(s.config.image_size == s.data->image_size(), "Trainer",
-           fmt::format("config '{}' makes {}x{} images but the data set has {}x{}", o.config, s.config.image_size,
-                       s.config.image_size, s.data->image_size(), s.data->image_size()));
+  s.config = model_config(o.config, s.data->image_channels(), s.data->image_size());  // follows the data
   s.tokenizer.emplace(Tokenizer::build(s.data->vocabulary_captions(),
                                        {.max_length = s.config.max_length, .max_vocab = s.config.vocab_size}));
   s.schedule = make_schedule(o.schedule, {.num_timesteps = o.num_timesteps});
@@ -304,6 +302,31 @@ void Trainer::save_checkpoint() {
                               checkpoint_metadata(model, training));
 }
 
+std::string Trainer::save_step_checkpoint() {
+  State& s = *s_;
+  const std::string rolling = checkpoint_path();
+  const std::string path = step_checkpoint_file(s.options.out_dir, s.step);
+  // A copy of the rolling checkpoint (just written at this step), through a temporary file and a
+  // rename like every checkpoint, so a crash leaves no half-written file under the final name.
+  const std::string tmp = path + ".tmp";
+  std::error_code ec;
+  std::filesystem::copy_file(rolling, tmp, std::filesystem::copy_options::overwrite_existing, ec);
+  if (!ec) std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    throw Error("Trainer::save_step_checkpoint", fmt::format("cannot write '{}' from '{}'", path, rolling));
+  }
+  std::vector<std::pair<int64_t, std::string>> kept = step_checkpoint_files(s.options.out_dir);  // oldest first
+  const size_t keep = static_cast<size_t>(std::max<int64_t>(s.options.keep_checkpoints, 0));
+  for (size_t i = 0; i + keep < kept.size(); ++i) std::filesystem::remove(kept[i].second, ec);
+  return path;
+}
+
+std::vector<std::string> Trainer::preview_prompts() const {
+  const std::vector<std::string>& given = s_->options.validation_prompts;
+  return given.empty() ? s_->data->preview_prompts() : given;
+}
+
 Tensor Trainer::preview_images() {
   State& s = *s_;
   const PreviewOptions p{.per_prompt = s.options.preview_per_prompt,
@@ -312,14 +335,14 @@ Tensor Trainer::preview_images() {
                          .noise_seed = derive_seed(s.options.seed, kPreviewNoise),
                          .sampler_seed = derive_seed(s.options.seed, kPreviewSampler)};
   EMASwapGuard use_ema(*s.ema);
-  return ::tinydiff::preview_images(*s.model, *s.tokenizer, s.schedule, s.data->preview_prompts(), p);
+  return ::tinydiff::preview_images(*s.model, *s.tokenizer, s.schedule, preview_prompts(), p);
 }
 
 std::string Trainer::write_preview() {
   const Tensor images = preview_images();  // (k P, C, S, S)
   const std::string path =
       (std::filesystem::path(s_->options.out_dir) / "samples" / fmt::format("step_{:06}.png", s_->step)).string();
-  write_preview_grid(path, images, static_cast<int64_t>(s_->data->preview_prompts().size()));
+  write_preview_grid(path, images, static_cast<int64_t>(preview_prompts().size()));
   return path;
 }
 
@@ -339,11 +362,13 @@ TrainResult Trainer::run(const std::function<bool()>& stop) {
   if (root) log.emplace(log_path(), s.step > 0 ? s.step : -1);  // resumed: drop lines after the checkpoint
 
   const int64_t params = s.model->parameter_count();
-  progress.message(
-      fmt::format("tinydiff: config '{}', {} parameters (text encoder {}, U-Net {}); data '{}'; "
-                  "vocabulary {} words",
-                  o.config, group_thousands(params), group_thousands(s.model->text_encoder.parameter_count()),
-                  group_thousands(s.model->unet.parameter_count()), o.dataset, s.tokenizer->vocab_size()));
+  progress.message(fmt::format(
+      "tinydiff: config '{}' ({}x{}, {} channel{}), {} parameters (text encoder {}, U-Net {}), {:.1f} "
+      "GFLOP per training step; data '{}'; vocabulary {} words",
+      o.config, s.config.image_size, s.config.image_size, s.config.image_channels,
+      s.config.image_channels == 1 ? "" : "s", group_thousands(params),
+      group_thousands(s.model->text_encoder.parameter_count()), group_thousands(s.model->unet.parameter_count()),
+      training_step_flops(s.config, o.batch) / 1e9, o.dataset, s.tokenizer->vocab_size()));
   progress.message(fmt::format(
       "batch {}, AdamW lr {} (warm-up {}, {}), EMA {}, caption dropout {}, clip {}, {} threads; output in {}", o.batch,
       o.lr, o.warmup, o.lr_decay == "cosine" ? fmt::format("cosine to step {}", o.steps) : "then constant", o.ema_decay,
@@ -353,6 +378,13 @@ TrainResult Trainer::run(const std::function<bool()>& stop) {
     progress.message(fmt::format("data parallel: {} ranks (MPI), {} to {} examples of each batch per rank", s.ranks,
                                  o.batch / s.ranks, (o.batch + s.ranks - 1) / s.ranks));
   if (o.resume) progress.message(fmt::format("resuming from step {} ({})", s.step, checkpoint_path()));
+  if (!o.validation_prompts.empty())
+    progress.message(fmt::format("sample grids of {} validation prompt{}: \"{}\"", o.validation_prompts.size(),
+                                 o.validation_prompts.size() == 1 ? "" : "s",
+                                 fmt::join(o.validation_prompts, "\", \"")));
+  if (o.keep_checkpoints > 0)
+    progress.message(fmt::format("keeping the last {} step-numbered checkpoint{} (every {} steps)", o.keep_checkpoints,
+                                 o.keep_checkpoints == 1 ? "" : "s", o.checkpoint_every));
 
   TrainResult result;
   result.ranks = s.ranks;
@@ -424,6 +456,7 @@ TrainResult Trainer::run(const std::function<bool()>& stop) {
     progress.update(r.step, r.loss, rate, s.elapsed_now, seconds_since(run_start));
     if (o.checkpoint_every > 0 && s.step % o.checkpoint_every == 0) {
       save_checkpoint_of_all_ranks();
+      if (root && o.keep_checkpoints > 0) save_step_checkpoint();  // after the rolling one: it is always the latest
       last_saved = s.step;
     }
     if (root && o.sample_every > 0 && s.step % o.sample_every == 0) {

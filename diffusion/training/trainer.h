@@ -49,6 +49,12 @@
 ///     checkpoint.safetensors   everything needed to sample and to resume (written atomically)
 ///     log.jsonl                one line per step: step, loss, lr, grad_norm, steps_per_s, elapsed
 ///     samples/step_NNNNNN.png  sample grids of the preview prompts from fixed noise, EMA weights
+///     checkpoint-00001000.safetensors, ...   with `keep_checkpoints` N > 0: copies of the checkpoint
+///                              of every `checkpoint_every`-th step, the last N kept (checkpoint_schema.h)
+///
+/// The preview prompts are `validation_prompts` when given (they are stored with the options, so
+/// a resumed run keeps them), else the data set's `preview_prompts()`. The rolling checkpoint is
+/// written before the step-numbered copy, so it is always the latest and `resume` reads it.
 ///
 /// **Stopping.** `run()` stops at `steps` (total), after `minutes` of this run, after
 /// `stop_after` steps of this run, after too many non-finite steps, or when the stop callback it is
@@ -70,6 +76,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "diffusion/data/dataset.h"
 #include "diffusion/models/text_to_image.h"
@@ -138,6 +145,15 @@ class Trainer {
   /// Writes out_dir/checkpoint.safetensors atomically; throws Error (writing nothing) when any
   /// weight is not finite.
   void save_checkpoint();
+  /// Copies the rolling checkpoint (just written by save_checkpoint at this step) to
+  /// step_checkpoint_file(out_dir, step) (checkpoint_schema.h) through a temporary file and a rename,
+  /// then deletes the oldest step-numbered checkpoints beyond options().keep_checkpoints. Returns the
+  /// path. run() calls it after each checkpoint interval's save when keep_checkpoints > 0. Throws Error
+  /// when the copy fails.
+  std::string save_step_checkpoint();
+  /// The prompts of the sample grids: options().validation_prompts, or the data set's
+  /// preview_prompts() when there are none.
+  std::vector<std::string> preview_prompts() const;
   /// The preview grid's images (prompt p's j-th sample at row j, column p), EMA weights, fixed noise,
   /// the model's prediction type (preview.h).
   Tensor preview_images();

@@ -59,7 +59,7 @@ TEST_CASE("the tiny config has exactly the PyTorch peer's parameter count and na
                                "unet.up_attn.2.self_attn.in_proj_weight", "unet.upconv.1.bias", "unet.out.weight",
                                "text_encoder.pos", "text_encoder.enc.layers.1.linear2.bias", "text_encoder.ln.weight"})
     CHECK(std::find(names.begin(), names.end(), expected) != names.end());
-  CHECK_THROWS_WITH(model_config("huge"), Catch::Contains("choose one of: tiny, small"));
+  CHECK_THROWS_WITH(model_config("huge"), Catch::Contains("choose one of: tiny, tiny64, small, micro"));
 }
 
 TEST_CASE("the U-Net's blocks are reached by level under the peer's state-dict names", "[model][unet]") {

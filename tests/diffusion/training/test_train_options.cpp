@@ -31,6 +31,9 @@ void change(TrainOptions& o, const TrainOption& row) {
           v = v + 0.125;
         } else if constexpr (std::is_same_v<T, uint64_t>) {
           v = v + 123456789012345ull;  // more than a double's 53 bits
+        } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+          v.push_back("a prompt");
+          v.push_back("");
         } else {
           v = v + 3;
         }
@@ -121,6 +124,8 @@ TEST_CASE("an invalid training option is rejected with its name", "[trainer]") {
             bad.*member = std::string(3, 'x');  // (not a literal: GCC 12 warns falsely, -Wrestrict)
           } else if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, uint64_t>) {
             has_bad_value = false;
+          } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+            (bad.*member).assign(static_cast<size_t>(kMaxValidationPrompts + 1), "x");  // too many
           } else if constexpr (std::is_same_v<T, double>) {
             bad.*member = std::numeric_limits<double>::quiet_NaN();
           } else {

@@ -52,6 +52,12 @@ class FixedData : public TrainingData {
   /// The four images (4, 1, 32, 32).
   const Tensor& images() const { return images_; }
   std::vector<std::string> preview_prompts() const override { return captions(); }
+  int64_t example_count() const override { return 4; }
+  TrainingBatch examples(int64_t begin, int64_t count) const override {
+    const std::vector<std::string> all = captions();
+    return {images_.slice(0, begin, begin + count).contiguous(),
+            std::vector<std::string>(all.begin() + begin, all.begin() + begin + count)};
+  }
   static std::vector<std::string> captions() { return {"trousers", "a bag", "a sandal", "a coat"}; }
 
  private:
