@@ -50,6 +50,10 @@ struct ModelConfig {
 /// 32-wide one-layer text encoder, for fast tests) for images with `image_channels` channels.
 /// Throws Error listing the presets for an unknown name.
 ModelConfig model_config(const std::string& name, int64_t image_channels = 1);
+/// `config` for images of side `image_size`: the attention resolutions scaled by the same factor,
+/// so attention (and with it the text condition) stays at the same levels of the U-Net. Throws
+/// Error when a scaled resolution is not a whole number or the size does not fit the levels.
+ModelConfig with_image_size(const ModelConfig& config, int64_t image_size);
 /// Checks that the sizes fit together (divisibility by groups and heads, image size by 2^levels).
 void validate(const ModelConfig& config);
 /// JSON text of a config.

@@ -4,10 +4,12 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <type_traits>
 
 #include "tensor/error.h"
+#include "tensor/process_env.h"
 
 namespace tinydiff {
 
@@ -21,7 +23,42 @@ constexpr OptionRange kPositive{.min = 0, .min_open = true, .rule = "must be pos
 std::vector<TrainOption> make_table() {
   // The order is that of `tinydiff train --help`; rows without a flag are stored but fixed.
   return {
-      {"dataset", "--dataset", "Training data: fashion (Fashion-MNIST) or shapes", &O::dataset},
+      {"dataset", "--dataset", "Training data: fashion (Fashion-MNIST) or shapes (or folder, set by --data)",
+       &O::dataset},
+      {"data",
+       "--data",
+       "Train on a folder of captioned images instead of --dataset: DIR/metadata.jsonl (lines with \"file_name\" "
+       "and \"text\") or a caption file beside each image (cat.png + cat.txt)",
+       &O::data,
+       {},
+       {},
+       true,
+       false},
+      {"image_size", "--image-size", "Image side of the model and the prepared images (0: the config's, 32)",
+       &O::image_size, kNotNegative},
+      {"channels",
+       "--channels",
+       "Image channels for --data: 1 (grey) or 3 (RGB); 0: 1 when every image is grey, else 3",
+       &O::channels,
+       {.max = 3, .rule = "must be 0 (from the data), 1 or 3"}},
+      {"resize",
+       "--resize",
+       "Non-square images (--data): crop (centre square) or pad (to a square)",
+       &O::resize,
+       {},
+       {"crop", "pad"}},
+      {"background",
+       "--background",
+       "Behind transparent pixels and around padding (--data): white or black",
+       &O::background,
+       {},
+       {"white", "black"}},
+      {"vocab_size", "--vocab-size",
+       "Vocabulary size (special tokens included) and embedding rows; rarer words become <unk> (0: the config's, 256)",
+       &O::vocab_size, kNotNegative},
+      {"skip_bad", "--skip-bad",
+       "With --data: skip unreadable images and bad metadata.jsonl lines with a warning instead of failing",
+       &O::skip_bad},
       {"out_dir",
        "--out",
        "Output folder: checkpoint.safetensors, log.jsonl, samples/",
@@ -94,7 +131,8 @@ std::vector<TrainOption> make_table() {
        &O::loss_weight,
        {},
        {"none", "min-snr"}},
-      {"flip", "--flip", "Random horizontal flips of the training images", &O::flip},
+      {"flip", "--hflip", "Random horizontal flips of the training images (they turn \"left\" into \"right\")",
+       &O::flip},
       {"checkpoint_every", "--checkpoint-every", "Steps between checkpoints (0: only at the end)", &O::checkpoint_every,
        kNotNegative},
       {"sample_every", "--sample-every", "Steps between sample grids (0: only at the end)", &O::sample_every,
@@ -167,6 +205,10 @@ void validate(const TrainOptions& o) {
   const char* op = "TrainOptions";
   TD_CHECK(!o.out_dir.empty(), op, "out_dir is empty; name the output folder");
   TD_CHECK(!o.dataset.empty(), op, "dataset is empty; choose one of: fashion, shapes");
+  TD_CHECK(o.dataset != "folder" || !o.data.empty(), op, "the data set 'folder' needs a folder (data, --data DIR)");
+  TD_CHECK(o.dataset == "folder" || o.data.empty(), op,
+           fmt::format("data '{}' is a folder, but the data set is '{}'; use dataset 'folder'", o.data, o.dataset));
+  TD_CHECK(o.channels != 2, op, "channels must be 0 (from the data), 1 or 3, got 2");
   for (const TrainOption& row : train_option_table()) {
     const std::string problem = option_problem(o, row);
     TD_CHECK(problem.empty(), op, problem);
@@ -204,6 +246,32 @@ TrainOptions train_options_from_json(const std::string& text) {
     }
   }
   return o;
+}
+
+ModelConfig training_model_config(const TrainOptions& o, int64_t channels) {
+  ModelConfig c = model_config(o.config, channels);
+  if (o.image_size > 0) c = with_image_size(c, o.image_size);
+  if (o.vocab_size > 0) {
+    c.vocab_size = o.vocab_size;
+    validate(c);
+  }
+  return c;
+}
+
+DataOptions data_options(const TrainOptions& o) {
+  DataOptions d;
+  d.flip = o.flip;
+  d.fashion_dir = o.fashion_dir;
+  if (o.dataset == "folder") {
+    d.folder.dir = o.data;
+    d.folder.prepare = {.size = training_model_config(o, 1).image_size,
+                        .channels = o.channels,
+                        .resize = parse_resize_mode(o.resize),
+                        .background = parse_background(o.background)};
+    d.folder.skip_bad = o.skip_bad;
+    d.folder.cache_dir = (std::filesystem::path(cache_folder()) / "datasets").string();
+  }
+  return d;
 }
 
 Prediction training_prediction(const TrainOptions& o) { return parse_prediction(o.prediction); }

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "diffusion/data/dataset.h"
+#include "diffusion/models/model_config.h"
 #include "diffusion/process/prediction.h"
 
 namespace tinydiff {
@@ -65,7 +66,7 @@ struct TrainOptions {
   double grad_clip = 1.0;            ///< max global gradient norm; 0 turns clipping off
   std::string prediction = "eps";    ///< what the network predicts: "eps", "x0" or "v" (prediction.h)
   std::string loss_weight = "none";  ///< "none" or "min-snr" (min-SNR-gamma weighting, gamma = 5; objective.h)
-  bool flip = false;                 ///< random horizontal flips (Fashion-MNIST)
+  bool flip = false;                 ///< random horizontal flips (`--hflip`; Fashion-MNIST, folders)
   int64_t checkpoint_every = 250;    ///< steps between checkpoints (0: only at the end)
   int64_t sample_every = 500;        ///< steps between sample grids (0: only at the end)
   int64_t preview_per_prompt = 4;    ///< samples per preview prompt in a grid
@@ -77,6 +78,13 @@ struct TrainOptions {
   std::string schedule = "linear";   ///< noise schedule name (schedule.h)
   int64_t num_timesteps = 1000;      ///< T
   std::string fashion_dir = kFashionMnistDir;    ///< where the Fashion-MNIST files are
+  std::string data;                              ///< dataset "folder": the folder of captioned images (image_folder.h)
+  int64_t image_size = 0;                        ///< S of the model and the prepared images (0: the config's)
+  int64_t channels = 0;                          ///< folders: 1 or 3 image channels (0: from the data)
+  std::string resize = "crop";                   ///< folders: "crop" (centre square) or "pad" (pad to a square)
+  std::string background = "white";              ///< folders: "white" or "black", behind alpha and around padding
+  int64_t vocab_size = 0;                        ///< vocabulary cap and embedding rows (0: the config's, 256)
+  bool skip_bad = false;                         ///< folders: skip bad entries with a warning instead of failing
   ProgressStyle progress = ProgressStyle::Auto;  ///< progress display (not in the table)
   /// Debugging data-parallel runs: when not empty, every rank appends to `<rank_log>/rank<R>.jsonl`
   /// one line per step (`step`, `rank`, `ranks`, its `rows` [begin, end) of the global batch, their
@@ -136,6 +144,16 @@ TrainOptions train_options_from_json(const std::string& json);
 
 /// "cosine" or "constant": what `lr_decay` means for these options ("auto" resolved).
 std::string resolved_lr_decay(const TrainOptions& options);
+
+/// The model config of a run: the preset `config` for `channels` image channels, resized to
+/// `image_size` (with_image_size, model_config.h) and with `vocab_size` embedding rows when they are set.
+ModelConfig training_model_config(const TrainOptions& options, int64_t channels);
+
+/// The DataOptions of make_training_data for these options: flips, the Fashion-MNIST folder and,
+/// for the "folder" data set, the folder and its preparation (the image size of
+/// training_model_config, the channels, resize and background parsed), skip-bad, the cache folder
+/// `cache_folder()/datasets` (tensor/process_env.h).
+DataOptions data_options(const TrainOptions& options);
 
 /// The \f$\gamma\f$ of min-SNR weighting for `loss_weight "min-snr"`.
 inline constexpr double kMinSnrGamma = 5.0;
