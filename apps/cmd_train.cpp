@@ -359,6 +359,7 @@ void add_train_command(CLI::App& app) {
   }
   sub->get_option("--out")->required();
   sub->get_option("--rank-log")->type_name("DIR");
+  sub->get_option("--data")->type_name("DIR");
   sub->add_option("--progress", args->progress, "Progress display: auto, bar, lines, none")->capture_default_str();
   sub->callback([args, sub] { run_train(*args, *sub); });
 }

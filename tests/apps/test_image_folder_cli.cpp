@@ -2,6 +2,9 @@
 // and JPEG files (both conventions) lowers its loss, the banner states the preparation, the second
 // run reads the cache, `tinydiff info` shows the folder; bad folders end with one line naming the
 // file and line.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
