@@ -55,6 +55,7 @@ class FolderData : public TrainingData {
     const PrepareOptions& p = f_.prepare;
     const int64_t n = f_.count(), s = p.size, c = p.channels;
     std::vector<std::string> out;
+    const std::string threads = num_threads() == 1 ? "1 thread" : fmt::format("{} threads", num_threads());
     std::string data = fmt::format("data: folder '{}' ({}): {} images", f_.dir, f_.convention, n);
     if (f_.uncaptioned > 0)
       data += fmt::format(", {} without a caption (trained as the empty prompt: unconditional)", f_.uncaptioned);
@@ -74,8 +75,8 @@ class FolderData : public TrainingData {
                               static_cast<double>(f_.pixels.size()) / 1e6,
                               f_.from_cache ? fmt::format("read from the cache {}", f_.cache_file)
                               : f_.cache_file.empty()
-                                  ? fmt::format("decoded on {} threads (not cached)", num_threads())
-                                  : fmt::format("decoded on {} threads, cached in {}", num_threads(), f_.cache_file),
+                                  ? fmt::format("decoded on {} (not cached)", threads)
+                                  : fmt::format("decoded on {}, cached in {}", threads, f_.cache_file),
                               f_.seconds));
     return out;
   }
