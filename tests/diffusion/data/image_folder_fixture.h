@@ -33,7 +33,7 @@ struct TestImage {
   std::string caption;  ///< its caption ("" for none)
 };
 
-/// The images write_test_folder writes: PNG and JPEG, grey to RGBA, 8x8 to 64x48, one in a
+/// The images write_test_folder writes: PNG, JPEG and BMP, grey to RGBA, 8x8 to 64x48, one in a
 /// sub-folder, one without a caption (last).
 inline std::vector<TestImage> test_images() {
   return {{"red.png", 40, 30, 3, "a red square"},
@@ -41,7 +41,7 @@ inline std::vector<TestImage> test_images() {
           {"emoji.png", 64, 64, 4, "a smiley cat"},
           {"ga.png", 16, 24, 2, "a grey square"},
           {"photo.jpg", 64, 48, 3, "a photo of a blue sky"},
-          {"tiny.png", 8, 8, 3, ""}};
+          {"tiny.bmp", 8, 8, 3, ""}};
 }
 
 /// Deterministic pixels (h, w, c) of image number `k`: smooth gradients with a bright block, and
@@ -60,11 +60,12 @@ inline std::vector<uint8_t> test_pixels(int k, int w, int h, int c) {
   return px;
 }
 
-/// Writes `path` (PNG or JPEG by its extension) with test_pixels(k, ...); returns false on failure.
+/// Writes `path` (PNG, JPEG or BMP by its extension) with test_pixels(k, ...); returns false on failure.
 inline bool write_test_image(const std::filesystem::path& path, int k, int w, int h, int c) {
   std::filesystem::create_directories(path.parent_path());
   const std::vector<uint8_t> px = test_pixels(k, w, h, c);
   if (path.extension() == ".jpg") return stbi_write_jpg(path.string().c_str(), w, h, c, px.data(), 90) != 0;
+  if (path.extension() == ".bmp") return stbi_write_bmp(path.string().c_str(), w, h, c, px.data()) != 0;
   return stbi_write_png(path.string().c_str(), w, h, c, px.data(), w * c) != 0;
 }
 

@@ -92,7 +92,7 @@ TEST_CASE("an image folder with caption files: path order, empty caption without
   const ImageFolder f = load_image_folder(options_for(dir.path));
   CHECK(f.convention == "caption files");
   REQUIRE(f.files ==
-          std::vector<std::string>{"emoji.png", "ga.png", "photo.jpg", "red.png", "sub/grey.jpg", "tiny.png"});
+          std::vector<std::string>{"emoji.png", "ga.png", "photo.jpg", "red.png", "sub/grey.jpg", "tiny.bmp"});
   CHECK(f.captions == std::vector<std::string>{"a smiley cat", "a grey square", "a photo of a blue sky", "a red square",
                                                "a grey circle", ""});
   CHECK(f.uncaptioned == 1);

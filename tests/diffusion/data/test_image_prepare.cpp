@@ -110,6 +110,20 @@ TEST_CASE("prepare_image bytes match the naive pipeline within one level", "[ima
   }
 }
 
+TEST_CASE("decode_image reads a GIF's first frame as RGBA", "[image_prepare]") {
+  // A 2x1 GIF written by hand: a 2-colour palette (0: blue, 1: red), pixels [1, 0] as the LZW
+  // codes clear, 1, 0, end (3 bits each, least significant bit first: 0x0C 0x0A).
+  const std::string gif = std::string("GIF89a\x02\x00\x01\x00\x80\x00\x00", 13) +
+                          std::string("\x00\x00\xff\xff\x00\x00", 6) +                   // palette
+                          std::string("\x2c\x00\x00\x00\x00\x02\x00\x01\x00\x00", 10) +  // image
+                          std::string("\x02\x02\x0c\x0a\x00\x3b", 6);                    // LZW data, end
+  const DecodedImage img = decode_image(gif, "two.gif");
+  CHECK(img.width == 2);
+  CHECK(img.height == 1);
+  REQUIRE(img.channels == 4);
+  CHECK(ints(img.pixels) == std::vector<int>{255, 0, 0, 255, 0, 0, 255, 255});
+}
+
 TEST_CASE("decode_image and prepare_image reject bad input with the file name", "[image_prepare]") {
   CHECK_THROWS_WITH(decode_image("not an image at all", "x/cat.png"), Catch::Contains("x/cat.png: cannot decode"));
   CHECK_THROWS_WITH(decode_image("", "x/empty.png"), Catch::Contains("x/empty.png: cannot decode: the file is empty"));
