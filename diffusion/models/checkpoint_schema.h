@@ -67,7 +67,7 @@ struct ModelMetadata {
   Prediction prediction = Prediction::Epsilon;  ///< what the network predicts
   std::string dataset;                          ///< the training data set ("fashion", "shapes")
   int64_t step = 0;                             ///< training steps done
-  std::string data;                             ///< the training folder as JSON (see the keys); "" for built-in sets
+  std::string data{};                           ///< the training folder as JSON (see the keys); "" for built-in sets
 };
 
 /// What a checkpoint holds about its training run besides the tensors: what resuming needs.

@@ -3,7 +3,9 @@
 // preparation on to the data set.
 #include <catch2/catch.hpp>
 
+#include "diffusion/models/checkpoint_schema.h"
 #include "diffusion/training/train_options.h"
+#include "nn/checkpoint.h"
 #include "tensor/error.h"
 
 using namespace tinydiff;
@@ -59,4 +61,23 @@ TEST_CASE("data_options of a folder carry its preparation", "[trainer][image_fol
   TrainOptions two = o;
   two.channels = 2;
   CHECK_THROWS_WITH(validate(two), Catch::Contains("channels must be 0 (from the data), 1 or 3"));
+}
+
+TEST_CASE("a checkpoint keeps the training folder's description under 'data', only when there is one",
+          "[trainer][image_folder][checkpoint]") {
+  ModelMetadata m;
+  m.config = model_config("micro", 3);
+  m.tokenizer.emplace(Tokenizer::build({"a smiley cat"}));
+  m.schedule = make_schedule("linear", {.num_timesteps = 10});
+  m.dataset = "folder";
+  const TrainingMetadata t{};
+  CHECK(checkpoint_metadata(m, t).count("data") == 0);  // built-in sets: no key
+  m.data = R"({"folder":"/x/emoji","images":881})";
+  auto meta = checkpoint_metadata(m, t);
+  REQUIRE(meta.count("data") == 1);
+  CHECK(meta.at("data") == m.data);
+  meta[kCheckpointFormatKey] = kCheckpointFormat;
+  CHECK(read_model_metadata(meta, "x.safetensors").data == m.data);
+  meta.erase("data");  // checkpoints written before: no data
+  CHECK(read_model_metadata(meta, "x.safetensors").data.empty());
 }
