@@ -5,9 +5,10 @@
 //
 // Rules: exactly one of --checkpoint FILE or --images DIR (unless --print-prompts, which takes
 // neither). --images needs --dataset and one --guidance value (the scale the images were made
-// with) and refuses --steps, --sampler and --eta, which describe sampling a checkpoint. With
+// with) and refuses --steps, --sampler, --sigmas and --eta, which describe sampling a checkpoint. With
 // --checkpoint, --dataset may be given but must name the checkpoint's data set.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <omp.h>
 
 #include <cstdio>
@@ -16,7 +17,9 @@
 
 #include "apps/cli_errors.h"
 #include "apps/commands.h"
+#include "apps/step_progress.h"
 #include "diffusion/evaluation/evaluate.h"
+#include "diffusion/sampling/karras_sigmas.h"
 #include "nn/atomic_file.h"
 
 namespace tinydiff::cli {
@@ -24,7 +27,7 @@ namespace {
 
 struct EvalArgs {
   std::string checkpoint, images, dataset, out, guidance = "3", classifier, data_dir = kFashionMnistDir;
-  std::string sampler = "ddim";
+  std::string sampler = "ddim", sigmas = "karras";
   double eta = 0.0;
   int64_t samples = 50, steps = 50, batch = 64, real_images = 2000, baseline_images = 500;
   uint64_t seed = 0;
@@ -36,7 +39,7 @@ struct EvalArgs {
   throw CliError(kExitUsage, problem, hint);
 }
 
-void check_args(const EvalArgs& a, EvalOptions& o) {
+void check_args(const EvalArgs& a, EvalOptions& o, const CLI::App& sub) {
   if (a.samples < 1)
     usage(fmt::format("--samples must be at least 1, got {}", a.samples), "the benchmark uses --samples 50");
   if (a.steps < 1)
@@ -53,15 +56,27 @@ void check_args(const EvalArgs& a, EvalOptions& o) {
   } catch (const Error& e) {
     usage(e.what(), "give one scale or a comma-separated list, e.g. --guidance 3 or --guidance 0,1,3,5");
   }
-  if (a.sampler != "ddim" && a.sampler != "ddpm")
-    usage(fmt::format("unknown sampler '{}'", a.sampler), "choose --sampler ddim or --sampler ddpm");
+  try {
+    o.sampler = parse_sampler_kind(a.sampler);
+  } catch (const Error&) {
+    usage(fmt::format("unknown sampler '{}'", a.sampler),
+          fmt::format("choose --sampler {}", fmt::join(sampler_names(), ", ")));
+  }
+  try {
+    o.sigmas = parse_sigma_spacing(a.sigmas);
+  } catch (const Error&) {
+    usage(fmt::format("unknown --sigmas '{}'", a.sigmas), "choose --sigmas karras or uniform");
+  }
+  if ((o.sampler == SamplerKind::Ddim || o.sampler == SamplerKind::Ddpm) && sub.count("--sigmas"))
+    usage(fmt::format("--sigmas does not apply to {}", a.sampler),
+          "--sigmas chooses the noise levels of euler, euler_a, heun and dpmpp_2m");
   if (!(a.eta >= 0 && a.eta <= 1))
     usage(fmt::format("--eta must be in [0, 1], got {}", a.eta), "0 is deterministic DDIM");
-  if (a.sampler == "ddpm" && a.eta != 0)
-    usage(fmt::format("--eta {} applies to ddim only", a.eta), "leave out --eta with --sampler ddpm");
+  if (o.sampler != SamplerKind::Ddim && a.eta != 0)
+    usage(fmt::format("--eta {} applies to ddim only", a.eta),
+          fmt::format("leave out --eta with --sampler {}", a.sampler));
   if (!a.dataset.empty() && !has_evaluation(a.dataset))
     usage(fmt::format("unknown --dataset '{}' for eval", a.dataset), "eval knows --dataset fashion and shapes");
-  o.sampler = a.sampler;
   o.eta = a.eta;
   o.samples = a.samples;
   o.steps = a.steps;
@@ -133,14 +148,20 @@ void run_checkpoint(const EvalArgs& a, EvalOptions& o, const CLI::App& sub) {
   if (!a.dataset.empty() && a.dataset != m.dataset)
     usage(fmt::format("--dataset {} contradicts the checkpoint, which was trained on '{}'", a.dataset, m.dataset),
           "leave out --dataset with --checkpoint (the checkpoint knows its data set)");
-  if (o.sampler == "ddim" && o.steps > m.schedule.num_timesteps)
+  if (o.sampler != SamplerKind::Ddpm && o.steps > m.schedule.num_timesteps)
     throw CliError(kExitUsage,
                    fmt::format("--steps {} is more than the model's {} timesteps", o.steps, m.schedule.num_timesteps),
                    fmt::format("use at most --steps {}", m.schedule.num_timesteps));
-  if (o.sampler == "ddpm" && sub.count("--steps"))
+  if (o.sampler == SamplerKind::Ddpm && sub.count("--steps"))
     print_warning(fmt::format("--steps is ignored by ddpm, which takes all {} steps", m.schedule.num_timesteps));
   check_writable(out);
-  o.log = log_line;
+  // One bar over every sampler step of the run (stderr, on a terminal only): chunks of --batch prompts, for
+  // every guidance scale.
+  const int64_t prompts = static_cast<int64_t>(eval_prompts(m.dataset, o).size());
+  const int64_t steps = o.sampler == SamplerKind::Ddpm ? m.schedule.num_timesteps : o.steps;
+  StepProgress bar("sampling", (prompts + o.batch - 1) / o.batch * static_cast<int64_t>(o.guidance.size()) * steps);
+  if (bar.enabled()) o.on_step = bar.callback();
+  o.log = [&bar](const std::string& line) { bar.print_above([&] { log_line(line); }); };
   std::fputs(fmt::format("tinydiff: evaluating {} ({}, step {}): {} samples per {}, {}, guidance {}\n", a.checkpoint,
                          m.dataset, m.step, o.samples, m.dataset == "fashion" ? "class prompt" : "(shape, colour) pair",
                          eval_sampler_label(o, m.schedule.num_timesteps), fmt::join(o.guidance, ","))
@@ -153,6 +174,7 @@ void run_checkpoint(const EvalArgs& a, EvalOptions& o, const CLI::App& sub) {
     throw CliError(kExitBadFile, fmt::format("evaluation failed: {}", e.what()),
                    "check the Fashion-MNIST files (--data-dir) and the classifier cache (--classifier)");
   }
+  bar.finish();
   finish(report, out);
 }
 
@@ -160,10 +182,10 @@ void run_images(const EvalArgs& a, EvalOptions& o, const CLI::App& sub) {
   namespace fs = std::filesystem;
   if (a.dataset.empty())
     usage("--images needs --dataset fashion or --dataset shapes", "say which evaluation the images were made for");
-  for (const char* name : {"--steps", "--sampler", "--eta"})
+  for (const char* name : {"--steps", "--sampler", "--sigmas", "--eta"})
     if (sub.count(name))
       usage(fmt::format("{} does not apply to --images: the images were made by another program", name),
-            "leave it out; --steps, --sampler and --eta describe how eval samples a checkpoint");
+            "leave it out; --steps, --sampler, --sigmas and --eta describe how eval samples a checkpoint");
   if (o.guidance.size() != 1)
     usage(fmt::format("--images takes one --guidance value, got {}", a.guidance),
           "give the scale the images were made with, e.g. --guidance 3 (it is recorded as a label)");
@@ -204,7 +226,7 @@ void run_images(const EvalArgs& a, EvalOptions& o, const CLI::App& sub) {
 
 void run_eval(const EvalArgs& a, const CLI::App& sub) {
   EvalOptions o;
-  check_args(a, o);
+  check_args(a, o, sub);
   if (a.print_prompts) {
     if (a.dataset.empty())
       usage("--print-prompts needs --dataset fashion or --dataset shapes",
@@ -246,8 +268,18 @@ void add_eval_command(CLI::App& app) {
                 "Print the evaluation's prompt list of --dataset (with --samples, --seed), one per line, and exit");
   sub->add_option("--samples", a->samples, "Images per class prompt (fashion) or per (shape, colour) pair (shapes)")
       ->capture_default_str();
-  sub->add_option("--steps", a->steps, "DDIM steps (ddpm always takes all of them)")->capture_default_str();
-  sub->add_option("--sampler", a->sampler, "ddim or ddpm")->capture_default_str();
+  sub->add_option("--steps", a->steps,
+                  "Sampler steps: one model evaluation each, except heun (2 per step but the last: 2 steps - 1); "
+                  "ddpm always takes all T")
+      ->capture_default_str();
+  sub->add_option("--sampler", a->sampler,
+                  "ddim, ddpm, euler, euler_a (Euler ancestral), heun, or dpmpp_2m (DPM-Solver++(2M), also "
+                  "'dpm++2m')")
+      ->capture_default_str();
+  sub->add_option("--sigmas", a->sigmas,
+                  "Noise levels of euler, euler_a, heun and dpmpp_2m: karras (Karras et al. 2022, rho 7) or uniform "
+                  "(uniform in the timestep, like ddim)")
+      ->capture_default_str();
   sub->add_option("--eta", a->eta, "DDIM eta: 0 deterministic, 1 DDPM-like noise (drawn from --seed)")
       ->capture_default_str();
   sub->add_option("--guidance", a->guidance, "Guidance scale, or a comma-separated sweep such as 0,1,3,5")

@@ -1,17 +1,21 @@
 // `tinydiff sample`: generates images for a prompt from a trained checkpoint.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <omp.h>
 
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <utility>
 
 #include "apps/cli_errors.h"
 #include "apps/commands.h"
 #include "apps/output_dir.h"
+#include "apps/step_progress.h"
 #include "diffusion/data/image_io.h"
 #include "diffusion/models/generate.h"
 #include "diffusion/models/trained_model.h"
+#include "diffusion/sampling/karras_sigmas.h"
 
 namespace tinydiff::cli {
 namespace {
@@ -19,13 +23,40 @@ namespace {
 constexpr int64_t kMaxCount = 10000;
 
 struct SampleArgs {
-  std::string checkpoint, prompt, out, sampler = "ddim";
+  std::string checkpoint, prompt, out, sampler = "ddim", sigmas = "karras";
   int64_t count = 8, steps = 50, batch = 64;
   double eta = 0.0, guidance = 3.0;
   uint64_t seed = 0;
   int threads = 0;
   bool raw_weights = false;
 };
+
+// The sampler and sigma spacing named by --sampler and --sigmas (usage errors for unknown names, for --sigmas
+// with a sampler that has no sigmas, and for --eta with a sampler other than ddim).
+std::pair<SamplerKind, SigmaSpacing> parse_sampler_args(const SampleArgs& a, const CLI::App& sub) {
+  SamplerKind kind = SamplerKind::Ddim;
+  SigmaSpacing sigmas = SigmaSpacing::Karras;
+  try {
+    kind = parse_sampler_kind(a.sampler);
+  } catch (const Error&) {
+    throw CliError(kExitUsage, fmt::format("unknown sampler '{}'", a.sampler),
+                   fmt::format("choose --sampler {}", fmt::join(sampler_names(), ", ")));
+  }
+  try {
+    sigmas = parse_sigma_spacing(a.sigmas);
+  } catch (const Error&) {
+    throw CliError(kExitUsage, fmt::format("unknown --sigmas '{}'", a.sigmas), "choose --sigmas karras or uniform");
+  }
+  const bool ode = kind != SamplerKind::Ddim && kind != SamplerKind::Ddpm;
+  if (!ode && sub.count("--sigmas"))
+    throw CliError(kExitUsage, fmt::format("--sigmas does not apply to {}", a.sampler),
+                   "--sigmas chooses the noise levels of euler, euler_a, heun and dpmpp_2m; ddim takes its "
+                   "timesteps from --steps");
+  if (kind != SamplerKind::Ddim && a.eta != 0)
+    throw CliError(kExitUsage, fmt::format("--eta {} applies to ddim only", a.eta),
+                   fmt::format("leave out --eta with --sampler {}", a.sampler));
+  return {kind, sigmas};
+}
 
 void check_args(const SampleArgs& a) {
   const auto usage = [](const std::string& problem, const std::string& hint) {
@@ -36,9 +67,8 @@ void check_args(const SampleArgs& a) {
           "ask for at least one image, e.g. --count 8");
   if (a.batch > 1'000'000) usage(fmt::format("--batch must be 1..1000000, got {}", a.batch), "the default is 64");
   if (a.steps < 1)
-    usage(fmt::format("--steps must be at least 1, got {}", a.steps), "DDIM works well with 25-100 steps");
-  if (a.sampler != "ddim" && a.sampler != "ddpm")
-    usage(fmt::format("unknown sampler '{}'", a.sampler), "choose --sampler ddim or --sampler ddpm");
+    usage(fmt::format("--steps must be at least 1, got {}", a.steps),
+          "DDIM works well with 25-100 steps, dpmpp_2m with 10-20");
   if (!(a.eta >= 0 && a.eta <= 1))
     usage(fmt::format("--eta must be in [0, 1], got {}", a.eta), "0 is deterministic DDIM");
   if (!std::isfinite(a.guidance) || a.guidance < 0)
@@ -62,13 +92,14 @@ TrainedModel load(const std::string& path, bool use_ema) {
 
 void run_sample(const SampleArgs& a, const CLI::App& sub) {
   check_args(a);
+  const auto [kind, sigmas] = parse_sampler_args(a, sub);
   if (a.threads > 0) omp_set_num_threads(a.threads);
   const TrainedModel m = load(a.checkpoint, !a.raw_weights);
-  if (a.sampler == "ddim" && a.steps > m.schedule.num_timesteps)
+  if (kind != SamplerKind::Ddpm && a.steps > m.schedule.num_timesteps)
     throw CliError(kExitUsage,
                    fmt::format("--steps {} is more than the model's {} timesteps", a.steps, m.schedule.num_timesteps),
                    fmt::format("use at most --steps {}", m.schedule.num_timesteps));
-  if (a.sampler == "ddpm" && sub.count("--steps"))
+  if (kind == SamplerKind::Ddpm && sub.count("--steps"))
     print_warning(fmt::format("--steps is ignored by ddpm, which takes all {} steps", m.schedule.num_timesteps));
 
   OutputDir out(a.out, "--out");
@@ -85,19 +116,26 @@ void run_sample(const SampleArgs& a, const CLI::App& sub) {
                               m.tokenizer->max_length(), m.tokenizer->max_length() - 1));
 
   GenerateOptions g;
-  g.sampler = image_sampler_options(parse_sampler_kind(a.sampler), a.steps, a.eta);
+  g.sampler = image_sampler_options(kind, a.steps, a.eta, sigmas);
   g.guidance = a.guidance;
   g.batch = a.batch;
-  const int64_t C = m.config.image_channels, S = m.config.image_size;
+  const int64_t C = m.config.image_channels, S = m.config.image_size, T = m.schedule.num_timesteps;
   Generator gen(a.seed);
   const Tensor x_T = gen.normal({a.count, C, S, S});  // (N, C, S, S)
-  std::fputs(fmt::format("tinydiff: sampling {} image{} of \"{}\" ({}, {} steps, guidance {}, {} weights, step {} "
+  const int64_t steps = sampler_steps(g.sampler, T), nfe = sampler_evaluations(g.sampler, T);
+  const bool ode = kind != SamplerKind::Ddim && kind != SamplerKind::Ddpm;
+  std::fputs(fmt::format("tinydiff: sampling {} image{} of \"{}\" ({}, {} steps{}{}, guidance {}, {} weights, step {} "
                          "of '{}')\n",
-                         a.count, a.count == 1 ? "" : "s", a.prompt, a.sampler,
-                         a.sampler == "ddim" ? a.steps : m.schedule.num_timesteps, a.guidance,
+                         a.count, a.count == 1 ? "" : "s", a.prompt, sampler_name(kind), steps,
+                         nfe != steps ? fmt::format(" = {} model evaluations", nfe) : "",
+                         ode ? fmt::format(", {} sigmas", sigma_spacing_name(sigmas)) : "", a.guidance,
                          a.raw_weights ? "training" : "EMA", m.step, m.dataset)
                  .c_str(),
              stdout);
+  // One bar over every step of every chunk of --batch images (stderr, on a terminal only).
+  const int64_t chunks = (a.count + a.batch - 1) / a.batch;
+  StepProgress bar("sampling", chunks * steps);
+  if (bar.enabled()) set_step_callback(g.sampler, bar.callback());
   Tensor images;
   try {
     images = generate_images(*m.model, *m.tokenizer, m.schedule, std::vector<std::string>(size_t(a.count), a.prompt),
@@ -105,6 +143,7 @@ void run_sample(const SampleArgs& a, const CLI::App& sub) {
   } catch (const Error& e) {
     throw CliError(kExitUsage, e.what(), "run 'tinydiff sample --help' for the options");
   }
+  bar.finish();
 
   std::vector<std::string> written;
   try {
@@ -137,9 +176,19 @@ void add_sample_command(CLI::App& app) {
   sub->add_option("--prompt", a->prompt, "The text prompt (\"\" samples unconditionally)")->required();
   sub->add_option("--out", a->out, "Output folder: 000.png, 001.png, ... and grid.png")->required();
   sub->add_option("--count", a->count, "Number of images")->capture_default_str();
-  sub->add_option("--steps", a->steps, "DDIM steps (ddpm always takes all of them)")->capture_default_str();
-  sub->add_option("--sampler", a->sampler, "ddim or ddpm")->capture_default_str();
-  sub->add_option("--eta", a->eta, "DDIM eta: 0 deterministic, 1 DDPM-like noise")->capture_default_str();
+  sub->add_option("--steps", a->steps,
+                  "Sampler steps: one model evaluation each, except heun (2 per step but the last: 2 steps - 1); "
+                  "ddpm always takes all T")
+      ->capture_default_str();
+  sub->add_option("--sampler", a->sampler,
+                  "ddim, ddpm, euler, euler_a (Euler ancestral), heun, or dpmpp_2m (DPM-Solver++(2M), also "
+                  "'dpm++2m'; good in 10-20 steps)")
+      ->capture_default_str();
+  sub->add_option("--sigmas", a->sigmas,
+                  "Noise levels of euler, euler_a, heun and dpmpp_2m: karras (Karras et al. 2022, rho 7) or uniform "
+                  "(uniform in the timestep, like ddim)")
+      ->capture_default_str();
+  sub->add_option("--eta", a->eta, "DDIM eta: 0 deterministic, 1 DDPM-like noise (ddim only)")->capture_default_str();
   sub->add_option("--guidance", a->guidance, "Classifier-free guidance scale (1: none)")->capture_default_str();
   sub->add_option("--seed", a->seed, "Seed of the starting noise")
       ->capture_default_str()

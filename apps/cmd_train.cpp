@@ -101,63 +101,20 @@ TrainOptions resume_options(const TrainArgs& a, const CLI::App& sub, const std::
     throw CliError(kExitBadFile, fmt::format("cannot resume from '{}': {}", checkpoint, e.what()),
                    "the file is damaged or not a tinydiff training checkpoint; use another --out to start afresh");
   }
-  const TrainOptions& g = a.options;
-  const auto given = [&](const char* flag) { return sub.count(flag) > 0; };
-  if (given("--dataset") && g.dataset != stored.dataset)
-    throw CliError(kExitUsage, fmt::format("'{}' was trained on '{}', not '{}'", checkpoint, stored.dataset, g.dataset),
-                   fmt::format("drop --dataset, or use another --out for a new '{}' run", g.dataset));
-  if (given("--data") && (stored.dataset != "folder" || g.data != stored.data))
-    throw CliError(kExitUsage,
-                   fmt::format("'{}' was trained on {}, not the folder '{}'", checkpoint,
-                               stored.dataset == "folder" ? fmt::format("the folder '{}'", stored.data)
-                                                          : fmt::format("'{}'", stored.dataset),
-                               g.data),
-                   "drop --data (a resumed run reads its own folder again), or use another --out for a new run");
-  if (given("--config") && g.config != stored.config)
-    throw CliError(kExitUsage,
-                   fmt::format("'{}' holds a model of config '{}', not '{}'", checkpoint, stored.config, g.config),
-                   fmt::format("drop --config, or use another --out for a new '{}' run", g.config));
-  if (given("--prediction") && training_prediction(g) != training_prediction(stored))
-    throw CliError(
-        kExitUsage,
-        fmt::format("'{}' holds a model trained to predict {}, not {}", checkpoint, stored.prediction, g.prediction),
-        fmt::format("drop --prediction, or use another --out for a new '{}' run", g.prediction));
-  TrainOptions o = stored;
-  o.out_dir = g.out_dir;
-  o.resume = true;
-  o.threads = g.threads;
-  o.fashion_dir = g.fashion_dir;
-  o.stop_after = g.stop_after;
-  o.rank_log = g.rank_log;
-  if (given("--steps") || given("--minutes")) {
-    o.steps = given("--steps") ? g.steps : stored.steps;
-    o.minutes = given("--minutes") ? g.minutes : 0.0;
+  // The table says, option by option, what a resume keeps, takes or refuses (train_options.h).
+  const auto given = [&](const TrainOption& row) { return row.flag != nullptr && sub.count(row.flag) > 0; };
+  ResumeReport report;
+  TrainOptions o;
+  try {
+    o = resumed_options(stored, a.options, given, report);
+  } catch (const Error& e) {
+    throw CliError(kExitUsage, fmt::format("cannot resume '{}': {}", checkpoint, e.what()),
+                   "a resumed run keeps its data, model and prediction type");
   }
-  if (given("--checkpoint-every")) o.checkpoint_every = g.checkpoint_every;
-  if (given("--sample-every")) o.sample_every = g.sample_every;
-  if (given("--max-nonfinite")) o.max_nonfinite = g.max_nonfinite;
-  if (given("--seed") && g.seed != stored.seed)
-    warn(fmt::format("--seed {} is ignored: a resumed run continues the random streams of seed {}", g.seed,
-                     stored.seed));
-  // Trajectory options given again with another value: use them, and say that the run changes.
-  std::vector<std::string> changed;
-  const auto take = [&](const char* flag, auto& field, const auto& value) {
-    if (given(flag) && field != value) {
-      changed.push_back(fmt::format("{} {} (was {})", flag, value, field));
-      field = value;
-    }
-  };
-  take("--batch", o.batch, g.batch);
-  take("--lr", o.lr, g.lr);
-  take("--warmup", o.warmup, g.warmup);
-  take("--lr-decay", o.lr_decay, g.lr_decay);
-  take("--min-lr", o.min_lr, g.min_lr);
-  take("--weight-decay", o.weight_decay, g.weight_decay);
-  take("--ema", o.ema_decay, g.ema_decay);
-  take("--caption-dropout", o.caption_dropout, g.caption_dropout);
-  take("--grad-clip", o.grad_clip, g.grad_clip);
-  take("--loss-weight", o.loss_weight, g.loss_weight);
-  take("--hflip", o.flip, g.flip);
+  if (!report.ignored.empty())
+    warn(fmt::format("ignored when resuming: {}; a resumed run continues the checkpoint's random streams",
+                     fmt::join(report.ignored, ", ")));
+  std::vector<std::string>& changed = report.changed;
   if (o.steps > 0 && o.steps <= step && o.minutes == 0 && o.stop_after == 0) {
     if (world_rank() == 0)
       std::fputs(fmt::format("tinydiff: '{}' is already at step {} (--steps {}); nothing to do. Give a larger "

@@ -3,7 +3,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -12,38 +11,22 @@
 #include "autograd/ops_reduce.h"
 #include "autograd/ops_shape.h"
 #include "autograd/ops_softmax.h"
+#include "tensor/softmax.h"
 #include "tensor/tensor.h"
 
 namespace tinydiff {
 
 namespace {
 
-// Forward: per row n, probs_n = softmax(z_n) and loss_n = logsumexp(z_n) - z_{n, t_n}.
-// z, probs: (N, C); t: (N); loss: (N), summed afterwards in order (deterministic).
+// Backward: dz = (softmax(z) - onehot(t)) * scale with scale = dL / N, softmax(z) = exp(log_softmax(z)).
+// logp, dz: (N, C); t: (N).
 template <typename T>
-void cross_entropy_forward(const T* z, const int64_t* t, T* probs, double* loss, int64_t n, int64_t c) {
-  parallel_for(n, 6 * c, [&](int64_t begin, int64_t end) {
-    for (int64_t row = begin; row < end; ++row) {
-      const T* zr = z + row * c;
-      T* pr = probs + row * c;
-      double m = -std::numeric_limits<double>::infinity();
-      for (int64_t j = 0; j < c; ++j) m = std::max(m, static_cast<double>(zr[j]));
-      double s = 0;
-      for (int64_t j = 0; j < c; ++j) s += std::exp(zr[j] - m);
-      const double lse = m + std::log(s);
-      for (int64_t j = 0; j < c; ++j) pr[j] = static_cast<T>(std::exp(zr[j] - lse));
-      loss[row] = lse - zr[t[row]];
-    }
-  });
-}
-
-// Backward: dz = (probs - onehot(t)) * scale with scale = dL / N.
-template <typename T>
-void cross_entropy_backward(const T* probs, const int64_t* t, T* dz, int64_t n, int64_t c, double scale) {
-  parallel_for(n, 2 * c, [&](int64_t begin, int64_t end) {
+void cross_entropy_backward(const T* logp, const int64_t* t, T* dz, int64_t n, int64_t c, double scale) {
+  parallel_for(n, 4 * c, [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       for (int64_t j = 0; j < c; ++j)
-        dz[row * c + j] = static_cast<T>((probs[row * c + j] - (j == t[row] ? 1.0 : 0.0)) * scale);
+        dz[row * c + j] =
+            static_cast<T>((std::exp(static_cast<double>(logp[row * c + j])) - (j == t[row] ? 1.0 : 0.0)) * scale);
     }
   });
 }
@@ -86,24 +69,25 @@ Variable cross_entropy(const Variable& logits, const Tensor& target) {
              fmt::format("target[{}] = {} is out of range for {} classes (logits {}); expected 0 <= target < {}", i,
                          tp[i], c, shape_str(z.shape()), c));
 
-  Tensor probs = Tensor::empty({n, c}, z.dtype());  // probs: (N, C) = softmax(z)
-  std::vector<double> row_loss(n);
-  dispatch_floating(z.dtype(), op, [&](auto tag) {
-    using T = decltype(tag);
-    cross_entropy_forward<T>(z.data<T>(), tp, probs.data<T>(), row_loss.data(), n, c);
-  });
+  // The one row-softmax kernel (tensor/softmax.h): logp = (z - m) - ln sum exp(z - m).
+  const Tensor logp = log_softmax(z, 1);  // logp: (N, C)
+  // loss = -(1/N) sum_n logp[n, t_n], summed in double in row order (deterministic).
   double total = 0;
-  for (double l : row_loss) total += l;
+  dispatch_floating(logp.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    const T* lp = logp.data<T>();
+    for (int64_t i = 0; i < n; ++i) total -= static_cast<double>(lp[i * c + tp[i]]);
+  });
   const double value = n > 0 ? total / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
   Tensor loss = Tensor::scalar(value, z.dtype());  // loss: ()
 
   // dz = (softmax(z) - onehot(t)) * dL / N
-  return make_result(op, loss, {logits}, [probs, t, n, c, op](const Tensor& g) -> std::vector<Tensor> {
-    Tensor dz = Tensor::empty({n, c}, probs.dtype());
+  return make_result(op, loss, {logits}, [logp, t, n, c, op](const Tensor& g) -> std::vector<Tensor> {
+    Tensor dz = Tensor::empty({n, c}, logp.dtype());
     const double scale = g.item() / static_cast<double>(n);
-    dispatch_floating(probs.dtype(), op, [&](auto tag) {
+    dispatch_floating(logp.dtype(), op, [&](auto tag) {
       using T = decltype(tag);
-      cross_entropy_backward<T>(probs.data<T>(), t.data<int64_t>(), dz.data<T>(), n, c, scale);
+      cross_entropy_backward<T>(logp.data<T>(), t.data<int64_t>(), dz.data<T>(), n, c, scale);
     });
     return {dz};
   });

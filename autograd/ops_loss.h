@@ -10,7 +10,8 @@
 /// \f[ L = -\frac1N \sum_n \log\mathrm{softmax}(z_n)_{t_n}
 ///       = \frac1N \sum_n \Big(\mathrm{logsumexp}(z_n) - z_{n,t_n}\Big), \qquad
 ///     \bar z = \frac{\bar L}{N}\left(\mathrm{softmax}(z) - \mathrm{onehot}(t)\right). \f]
-/// The forward kernel saves the softmax probabilities (N, C); nothing else is kept.
+/// The forward runs the one row-softmax kernel (`log_softmax`, tensor/softmax.h) and keeps its output
+/// \f$\log\mathrm{softmax}(z)\f$ (N, C); the backward exponentiates it. Nothing else is kept.
 /// `cross_entropy_naive` composes the same loss from log_softmax, gather and mean (the test oracle).
 ///
 /// Usage:

@@ -12,6 +12,7 @@
 #include "diffusion/data/captions.h"
 #include "diffusion/evaluation/frechet.h"
 #include "diffusion/models/generate.h"
+#include "diffusion/sampling/karras_sigmas.h"
 #include "tensor/tensor.h"
 
 namespace tinydiff {
@@ -114,19 +115,31 @@ void validate(const EvalOptions& o) {
   TD_CHECK(!o.guidance.empty(), op, "the guidance list is empty");
   for (double w : o.guidance)
     TD_CHECK(std::isfinite(w) && w >= 0, op, fmt::format("guidance scales must be finite and >= 0, got {}", w));
-  const std::vector<std::string> names = sampler_names();
-  TD_CHECK(std::find(names.begin(), names.end(), o.sampler) != names.end(), op,
-           fmt::format("unknown sampler '{}'; expected one of {}", o.sampler, fmt::join(names, ", ")));
   TD_CHECK(o.eta >= 0 && o.eta <= 1, op, fmt::format("eta must be in [0, 1], got {}", o.eta));
-  TD_CHECK(o.sampler != "ddpm" || o.eta == 0, op,
-           fmt::format("eta is a DDIM setting; ddpm has its own variance, so leave eta at 0 (got {})", o.eta));
+  TD_CHECK(o.sampler == SamplerKind::Ddim || o.eta == 0, op,
+           fmt::format("eta is a DDIM setting; {} has its own noise (or none), so leave eta at 0 (got {})",
+                       sampler_name(o.sampler), o.eta));
 }
 
 std::string eval_sampler_label(const EvalOptions& o, int64_t num_timesteps) {
-  if (o.sampler == "ddpm")
-    return num_timesteps > 0 ? fmt::format("DDPM (all {} steps)", num_timesteps) : "DDPM (all T steps)";
-  std::string label = fmt::format("{} {} steps", o.sampler == "ddim" ? "DDIM" : o.sampler, o.steps);
-  if (o.eta != 0) label += fmt::format(", eta {:g}", o.eta);
+  switch (o.sampler) {
+    case SamplerKind::Ddpm:
+      return num_timesteps > 0 ? fmt::format("DDPM (all {} steps)", num_timesteps) : "DDPM (all T steps)";
+    case SamplerKind::Ddim:
+      return fmt::format("DDIM {} steps", o.steps) + (o.eta != 0 ? fmt::format(", eta {:g}", o.eta) : "");
+    case SamplerKind::Euler:
+    case SamplerKind::EulerAncestral:
+    case SamplerKind::Heun:
+    case SamplerKind::DpmSolver2M:
+      break;
+  }
+  const char* name = o.sampler == SamplerKind::Euler            ? "Euler"
+                     : o.sampler == SamplerKind::EulerAncestral ? "Euler ancestral"
+                     : o.sampler == SamplerKind::Heun           ? "Heun"
+                                                                : "DPM-Solver++(2M)";
+  std::string label = fmt::format("{} {} steps", name, o.steps);
+  if (o.sampler == SamplerKind::Heun) label += fmt::format(" ({} evaluations)", 2 * o.steps - 1);
+  if (o.sigmas == SigmaSpacing::Uniform) label += ", uniform sigmas";
   return label;
 }
 
@@ -291,7 +304,8 @@ PromptSampler model_sampler(const TrainedModel& m, const EvalOptions& options) {
   // sweep see the same noise, as they start from the same x_T (offset 0 of the same seed), and
   // 2^40 blocks are far more than one chunk draws.
   GenerateOptions g;
-  g.sampler = image_sampler_options(parse_sampler_kind(options.sampler), options.steps, options.eta);
+  g.sampler = image_sampler_options(options.sampler, options.steps, options.eta, options.sigmas);
+  if (options.on_step) set_step_callback(g.sampler, options.on_step);
   g.batch = options.batch;
   return [&m, g, seed = options.seed](const std::vector<std::string>& prompts, double w, const Tensor& x_T,
                                       int64_t chunk) {
@@ -309,8 +323,10 @@ EvalReport evaluate_model(const TrainedModel& m, const std::string& path, const 
   TD_CHECK(has_evaluation(m.dataset), "evaluate",
            fmt::format("{}: the checkpoint's data set '{}' has no evaluation; eval knows 'fashion' and 'shapes'", path,
                        m.dataset));
-  TD_CHECK(options.sampler != "ddim" || options.steps <= m.schedule.num_timesteps, "evaluate",
-           fmt::format("{} DDIM steps is more than the model's {} timesteps", options.steps, m.schedule.num_timesteps));
+  TD_CHECK(options.sampler == SamplerKind::Ddpm || options.steps <= m.schedule.num_timesteps, "evaluate",
+           fmt::format("{} {} steps is more than the model's {} timesteps", options.steps,
+                       options.sampler == SamplerKind::Ddim ? "DDIM" : sampler_name(options.sampler),
+                       m.schedule.num_timesteps));
   EvalReport report;
   report.checkpoint = path;
   report.dataset = m.dataset;
@@ -410,10 +426,16 @@ std::string eval_json(const EvalReport& r) {
     j["settings"]["sampler"] = nullptr;
     j["settings"]["eta"] = nullptr;
     j["settings"]["steps"] = nullptr;
+    j["settings"]["sigmas"] = nullptr;
+    j["settings"]["evaluations"] = nullptr;
   } else {
-    j["settings"]["sampler"] = o.sampler;
+    const bool ddpm = o.sampler == SamplerKind::Ddpm, ode = !ddpm && o.sampler != SamplerKind::Ddim;
+    j["settings"]["sampler"] = sampler_name(o.sampler);
     j["settings"]["eta"] = o.eta;
-    j["settings"]["steps"] = o.sampler == "ddpm" && r.num_timesteps > 0 ? r.num_timesteps : o.steps;
+    j["settings"]["steps"] = ddpm && r.num_timesteps > 0 ? r.num_timesteps : o.steps;
+    j["settings"]["sigmas"] = ode ? nlohmann::json(sigma_spacing_name(o.sigmas)) : nlohmann::json(nullptr);
+    const int64_t nfe = ddpm ? r.num_timesteps : o.sampler == SamplerKind::Heun ? 2 * o.steps - 1 : o.steps;
+    j["settings"]["evaluations"] = nfe > 0 ? nlohmann::json(nfe) : nlohmann::json(nullptr);  // per image
   }
   if (r.fashion) {
     const FashionEvalResult& f = *r.fashion;

@@ -75,10 +75,11 @@ using PromptSampler =
 
 /// What to evaluate and how.
 struct EvalOptions {
-  int64_t samples = 50;                  ///< images per Fashion-MNIST class prompt, or per Shapes (shape, colour) pair
-  int64_t steps = 50;                    ///< DDIM steps (DDPM ignores them and takes all T)
-  std::string sampler = "ddim";          ///< "ddim" or "ddpm" (sampler_names())
-  double eta = 0.0;                      ///< DDIM \f$\eta\f$ in [0, 1] (0: deterministic); must be 0 for DDPM
+  int64_t samples = 50;  ///< images per Fashion-MNIST class prompt, or per Shapes (shape, colour) pair
+  int64_t steps = 50;    ///< sampler steps (DDPM ignores them and takes all T; Heun: 2 steps - 1 NFE)
+  SamplerKind sampler = SamplerKind::Ddim;     ///< the sampler (names parsed at the edge: parse_sampler_kind)
+  SigmaSpacing sigmas = SigmaSpacing::Karras;  ///< noise levels of Euler, Euler ancestral, Heun, DPM-Solver++(2M)
+  double eta = 0.0;                      ///< DDIM \f$\eta\f$ in [0, 1] (0: deterministic); must be 0 for the others
   std::vector<double> guidance = {3.0};  ///< the guidance scales of the sweep
   uint64_t seed = 0;                     ///< seeds the noise (and the Shapes sizes and positions)
   int64_t batch = 64;                    ///< images per sampler call
@@ -88,6 +89,7 @@ struct EvalOptions {
   FashionClassifierTrainOptions classifier_training;  ///< how to train the classifier when it is not cached
   std::string fashion_dir = kFashionMnistDir;         ///< where the Fashion-MNIST files are
   std::function<void(const std::string&)> log;        ///< progress lines (may be empty)
+  StepCallback on_step;  ///< called at every sampler step of every chunk (a progress bar; may be empty)
 };
 
 /// Throws Error naming the first option out of range (samples, steps, batch, image counts, guidance,
@@ -95,7 +97,9 @@ struct EvalOptions {
 void validate(const EvalOptions& options);
 
 /// How the images are sampled, for tables and logs: "DDIM 50 steps", "DDIM 50 steps, eta 0.5",
-/// or "DDPM (all 1000 steps)" (DDPM ignores `steps`; "all T steps" when `num_timesteps` is 0, unknown).
+/// "DDPM (all 1000 steps)" (DDPM ignores `steps`; "all T steps" when `num_timesteps` is 0, unknown),
+/// "Euler 20 steps", "Euler ancestral 20 steps", "Heun 10 steps (19 evaluations)", "DPM-Solver++(2M) 15 steps";
+/// the four ODE samplers add ", uniform sigmas" when `sigmas` is Uniform (Karras's is the default).
 std::string eval_sampler_label(const EvalOptions& options, int64_t num_timesteps = 0);
 
 /// The exact prompt list an evaluation of `dataset` ("fashion" or "shapes") uses, in image order:
@@ -194,12 +198,12 @@ bool has_evaluation(const std::string& dataset);
 /// without an evaluation or a model whose images do not fit it.
 EvalReport evaluate_model(const TrainedModel& model, const std::string& path, const EvalOptions& options);
 
-/// The PromptSampler evaluate_model uses: generate_images with image_sampler_options(options.steps),
-/// options.sampler and options.eta, the model's prediction type, guidance \f$w\f$ and options.batch.
-/// The sampler's own noise (DDPM, DDIM with eta > 0) depends only on options.seed and the chunk
-/// index: chunk c draws from the stream of options.seed at block offset \f$(c + 1)\,2^{40}\f$, so
-/// chunk c of every guidance scale of a sweep gets the same noise, however often the sampler is called.
-/// `m` must outlive the sampler. Throws Error for invalid options or a data set without an evaluation.
+/// The PromptSampler evaluate_model uses: generate_images with image_sampler_options(options.sampler,
+/// options.steps, options.eta, options.sigmas) and options.on_step, the model's prediction type, guidance \f$w\f$
+/// and options.batch. The sampler's own noise (DDPM, Euler ancestral, DDIM with eta > 0) depends only on options.seed
+/// and the chunk index: chunk c draws from the stream of options.seed at block offset \f$(c + 1)\,2^{40}\f$, so chunk c
+/// of every guidance scale of a sweep gets the same noise, however often the sampler is called. `m` must outlive the
+/// sampler. Throws Error for invalid options or a data set without an evaluation.
 PromptSampler model_sampler(const TrainedModel& m, const EvalOptions& options);
 
 /// load_trained_model(path) (EMA weights), then evaluate_model. Throws Error for an unreadable

@@ -10,7 +10,20 @@
 
 namespace tinydiff {
 
-SamplerOptions image_sampler_options(SamplerKind kind, int64_t steps, double eta) {
+SamplerOptions image_sampler_options(SamplerKind kind, int64_t steps, double eta, SigmaSpacing sigmas) {
+  switch (kind) {
+    case SamplerKind::Euler:
+      return EulerOptions{.steps = steps, .sigmas = sigmas, .clip_x0 = true};
+    case SamplerKind::EulerAncestral:
+      return EulerAncestralOptions{.steps = steps, .sigmas = sigmas, .eta = 1.0, .clip_x0 = true};
+    case SamplerKind::Heun:
+      return HeunOptions{.steps = steps, .sigmas = sigmas, .clip_x0 = true};
+    case SamplerKind::DpmSolver2M:
+      return DpmSolverOptions{.steps = steps, .sigmas = sigmas, .clip_x0 = true};
+    case SamplerKind::Ddim:
+    case SamplerKind::Ddpm:
+      break;
+  }
   if (kind == SamplerKind::Ddpm) {
     DdpmOptions ddpm;
     ddpm.variance = DdpmVariance::BetaTilde;

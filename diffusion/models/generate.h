@@ -1,6 +1,6 @@
 /// \file
-/// \brief From prompts to images: `generate_images` runs the text encoder once, then a guided DDIM or DDPM
-/// sampler over the U-Net.
+/// \brief From prompts to images: `generate_images` runs the text encoder once, then a guided sampler (DDIM,
+/// DDPM, Euler, Euler ancestral, Heun or DPM-Solver++(2M); sampler.h) over the U-Net.
 ///
 /// Generation with classifier-free guidance (Ho & Salimans 2022; guidance.h): the prompts and
 /// the empty prompt are encoded by the text encoder *once*, giving contexts \f$c\f$ and
@@ -9,8 +9,9 @@
 /// \f$\tilde\epsilon = \epsilon(x_t, \varnothing) + w\,(\epsilon(x_t, c) - \epsilon(x_t, \varnothing))\f$.
 /// With \f$w = 1\f$ only the conditional half is evaluated, with \f$w = 0\f$ only the
 /// unconditional one. Large requests are cut into chunks of `batch` images; each chunk starts
-/// from its rows of the given \f$x_T\f$, so the result does not depend on `batch` for DDIM with
-/// \f$\eta = 0\f$. The U-Net's output is read as the model's own prediction type
+/// from its rows of the given \f$x_T\f$, so the result does not depend on `batch` for the deterministic
+/// samplers (DDIM with \f$\eta = 0\f$, Euler, Heun, DPM-Solver++(2M)). The U-Net's output is read as the model's own
+/// prediction type
 /// (`TextToImageModel::prediction()`), so an \f$x_0\f$- or \f$v\f$-prediction model needs no extra setting.
 /// A trained model, its tokenizer and its schedule come from a checkpoint with `load_trained_model`
 /// (trained_model.h).
@@ -38,12 +39,15 @@ namespace tinydiff {
 
 /// Sampler options for images, \f$\hat x_0\f$ clipped to [-1, 1] at every step: for `SamplerKind::Ddim`,
 /// DDIM with `steps` steps, \f$\eta\f$ = `eta` and the trailing spacing (the first step is t = T-1); for
-/// `SamplerKind::Ddpm`, DDPM with \f$\sigma_t^2 = \tilde\beta_t\f$ over all T steps (`steps` and `eta` do not apply).
-SamplerOptions image_sampler_options(SamplerKind kind, int64_t steps = 50, double eta = 0.0);
+/// `SamplerKind::Ddpm`, DDPM with \f$\sigma_t^2 = \tilde\beta_t\f$ over all T steps (`steps` and `eta` do not apply);
+/// for Euler, Euler ancestral (\f$\eta = 1\f$), Heun and DPM-Solver++(2M), `steps` steps on the `sigmas` noise
+/// levels (Karras's by default; `eta` does not apply: it is DDIM's). `sigmas` applies to those four only.
+SamplerOptions image_sampler_options(SamplerKind kind, int64_t steps = 50, double eta = 0.0,
+                                     SigmaSpacing sigmas = SigmaSpacing::Karras);
 
 /// Options of generate_images.
 struct GenerateOptions {
-  /// The sampler and its options (DdimOptions or DdpmOptions); see image_sampler_options.
+  /// The sampler and its options (DdimOptions, DdpmOptions, EulerOptions, ...); see image_sampler_options.
   SamplerOptions sampler = image_sampler_options(SamplerKind::Ddim);
   /// \f$w\f$ of classifier-free guidance; 1 is the plain conditional model, 0 unconditional.
   double guidance = 3.0;
@@ -53,8 +57,8 @@ struct GenerateOptions {
 
 /// Generates one image per prompt from the noise `x_T` (N, C, S, S), N = prompts.size(), reading the
 /// model's output as `model.prediction()`;
-/// returns (N, C, S, S) clamped to [-1, 1]. `gen` supplies the sampler's noise (DDPM, or DDIM
-/// with eta > 0). Runs without recording a graph. Throws Error when the shapes or the options
+/// returns (N, C, S, S) clamped to [-1, 1]. `gen` supplies the sampler's noise (DDPM, Euler
+/// ancestral, or DDIM with eta > 0). Runs without recording a graph. Throws Error when the shapes or the options
 /// do not fit the model.
 Tensor generate_images(const TextToImageModel& model, const Tokenizer& tokenizer, const NoiseSchedule& schedule,
                        const std::vector<std::string>& prompts, const Tensor& x_T, Generator& gen,

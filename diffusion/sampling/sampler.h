@@ -11,9 +11,15 @@
 /// uses no randomness at all).
 ///
 /// Each sampler has its own options with typed members and no member it ignores: `DdpmOptions`
-/// (ddpm.h: the reverse-step variance) and `DdimOptions` (ddim.h: steps, \f$\eta\f$, timestep spacing).
-/// `SamplerOptions` holds either; names ("ddim", "trailing", ...) are parsed only at a program's edge
-/// (`parse_sampler_kind`, `parse_timestep_spacing`).
+/// (ddpm.h: the reverse-step variance), `DdimOptions` (ddim.h: steps, \f$\eta\f$, timestep spacing), and the
+/// solvers of the probability-flow ODE in the \f$\sigma\f$ view (karras_sigmas.h): `EulerOptions` and
+/// `EulerAncestralOptions` (euler.h), `HeunOptions` (heun.h), `DpmSolverOptions` (dpm_solver.h), each with its
+/// steps and its \f$\sigma\f$ spacing. `SamplerOptions` holds one of them; names ("ddim", "trailing", "karras",
+/// ...) are parsed only at a program's edge (`parse_sampler_kind`, `parse_timestep_spacing`,
+/// `parse_sigma_spacing`).
+///
+/// Model evaluations (NFE) for N = `steps`: DDIM, Euler, Euler ancestral and DPM-Solver++(2M) N; Heun 2N - 1
+/// (no correction on the last step, to \f$\sigma = 0\f$); DDPM always T.
 ///
 /// Usage:
 /// \code
@@ -23,6 +29,11 @@
 ///   opt.steps = 50;                                                                  // trailing spacing, eta 0
 ///   Generator gen(0);
 ///   Tensor x = sample(model, schedule, gen.normal({16, 2}), gen, opt);
+///   DpmSolverOptions dpm;                                                            // karras sigmas
+///   dpm.steps = 15;                                                                  // 15 model calls
+///   Tensor y = sample(model, schedule, gen.normal({16, 2}), gen, dpm);
+///   SamplerOptions named = HeunOptions{.steps = 10};                                 // 19 model calls
+///   if (parse_sampler_kind("dpm++2m") == SamplerKind::DpmSolver2M) named = dpm;      // names at the edge only
 /// \endcode
 #pragma once
 
@@ -104,20 +115,103 @@ struct DdimOptions {
   StepCallback callback = {};
 };
 
+/// Which noise levels \f$\sigma_0 > \dots > \sigma_{N-1} > \sigma_N = 0\f$ the samplers of the
+/// probability-flow ODE visit (karras_sigmas.h); every \f$\sigma_i\f$ but the last is one of the model's
+/// discrete \f$\sigma_t\f$.
+enum class SigmaSpacing {
+  Karras,   ///< Karras et al. 2022 (EDM) eq. 5 with \f$\rho = 7\f$, snapped to the model's timesteps (default)
+  Uniform,  ///< uniform in the timestep: the trailing timesteps of DDIM (timestep_spacing.h)
+};
+
+/// Options of Euler's method on the probability-flow ODE (euler.h): one model evaluation per step.
+struct EulerOptions {
+  /// The number of steps N, 1..T (N model evaluations).
+  int64_t steps = 20;
+  /// The noise levels the steps visit.
+  SigmaSpacing sigmas = SigmaSpacing::Karras;
+  /// Clip the denoised estimate \f$\hat x_0\f$ to [-1, 1] at every step (for data scaled to [-1, 1], e.g. images).
+  bool clip_x0 = false;
+  /// Optional per-step callback (progress, intermediate images); \f$x_t\f$ is in the VP scaling of DDIM.
+  StepCallback callback = {};
+};
+
+/// Options of Euler ancestral sampling (euler.h: k-diffusion's `sample_euler_ancestral`): one model
+/// evaluation per step.
+struct EulerAncestralOptions {
+  /// The number of steps N, 1..T (N model evaluations).
+  int64_t steps = 20;
+  /// The noise levels the steps visit.
+  SigmaSpacing sigmas = SigmaSpacing::Karras;
+  /// \f$\eta\f$ in [0, 1], the share of fresh noise: 1 is ancestral sampling, 0 is plain Euler.
+  double eta = 1.0;
+  /// Clip the denoised estimate \f$\hat x_0\f$ to [-1, 1] at every step.
+  bool clip_x0 = false;
+  /// Optional per-step callback; \f$x_t\f$ is in the VP scaling of DDIM.
+  StepCallback callback = {};
+};
+
+/// Options of Heun's 2nd-order method on the probability-flow ODE (heun.h: EDM Algorithm 1 without churn):
+/// two model evaluations per step except the last, so 2N - 1 in all.
+struct HeunOptions {
+  /// The number of steps N, 1..T (2N - 1 model evaluations).
+  int64_t steps = 20;
+  /// The noise levels the steps visit.
+  SigmaSpacing sigmas = SigmaSpacing::Karras;
+  /// Clip the denoised estimate \f$\hat x_0\f$ to [-1, 1] at every model evaluation.
+  bool clip_x0 = false;
+  /// Optional per-step callback (once per step, at its first evaluation); \f$x_t\f$ is in the VP scaling of DDIM.
+  StepCallback callback = {};
+};
+
+/// Options of DPM-Solver++(2M) (dpm_solver.h: Lu et al. 2022, Algorithm 2): one model evaluation per step.
+struct DpmSolverOptions {
+  /// The number of steps N, 1..T (N model evaluations).
+  int64_t steps = 20;
+  /// The noise levels the steps visit.
+  SigmaSpacing sigmas = SigmaSpacing::Karras;
+  /// Clip the denoised estimate \f$\hat x_0\f$ to [-1, 1] at every step.
+  bool clip_x0 = false;
+  /// Optional per-step callback; \f$x_t\f$ is in the VP scaling of DDIM.
+  StepCallback callback = {};
+};
+
 /// The options of one sampler; which alternative is held picks the sampler `sample()` runs.
-using SamplerOptions = std::variant<DdimOptions, DdpmOptions>;
+using SamplerOptions =
+    std::variant<DdimOptions, DdpmOptions, EulerOptions, EulerAncestralOptions, HeunOptions, DpmSolverOptions>;
 
 /// The samplers, for choosing one by name at a program's edge.
 enum class SamplerKind {
-  Ddim,  ///< DDIM (ddim.h)
-  Ddpm,  ///< DDPM (ddpm.h)
+  Ddim,            ///< DDIM (ddim.h), "ddim"
+  Ddpm,            ///< DDPM (ddpm.h), "ddpm"
+  Euler,           ///< Euler on the probability-flow ODE (euler.h), "euler"
+  EulerAncestral,  ///< Euler ancestral (euler.h), "euler_a"
+  Heun,            ///< Heun's 2nd-order method (heun.h), "heun"
+  DpmSolver2M,     ///< DPM-Solver++(2M) (dpm_solver.h), "dpmpp_2m" (also "dpm++2m")
 };
 
-/// The names `parse_sampler_kind` accepts: "ddpm", "ddim".
+/// The names `parse_sampler_kind` accepts: "ddim", "ddpm", "euler", "euler_a", "heun", "dpmpp_2m" (and the
+/// alias "dpm++2m", stable-diffusion.cpp's spelling, which is not listed).
 std::vector<std::string> sampler_names();
 
-/// The sampler named "ddim" or "ddpm". Throws Error listing the names for another name.
+/// The sampler of a name in `sampler_names()` (or "dpm++2m"). Throws Error listing the names for another name.
 SamplerKind parse_sampler_kind(const std::string& name);
+
+/// The name of a sampler as `sampler_names()` spells it ("dpmpp_2m" for `SamplerKind::DpmSolver2M`).
+std::string sampler_name(SamplerKind kind);
+
+/// Which sampler the options `options` run.
+SamplerKind sampler_kind(const SamplerOptions& options);
+
+/// The number of model evaluations of `options` on a schedule of T = `num_timesteps` steps: T for DDPM,
+/// `steps` for DDIM, Euler, Euler ancestral and DPM-Solver++(2M), `2 steps - 1` for Heun.
+int64_t sampler_evaluations(const SamplerOptions& options, int64_t num_timesteps);
+
+/// The number of steps of `options` on a schedule of T = `num_timesteps` steps, i.e. how often its callback is
+/// called: T for DDPM, `steps` for the others.
+int64_t sampler_steps(const SamplerOptions& options, int64_t num_timesteps);
+
+/// Sets the per-step callback of whichever sampler `options` holds (every options type has one).
+void set_step_callback(SamplerOptions& options, StepCallback callback);
 
 /// Runs the sampler whose options `options` holds from \f$x_T\f$ = `x_T` (B, ...), usually
 /// `gen.normal(shape)`, reading the denoiser's output as its prediction type. Returns \f$x_0\f$, shaped like x_T.

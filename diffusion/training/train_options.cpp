@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <type_traits>
 
@@ -19,6 +20,12 @@ using O = TrainOptions;
 constexpr OptionRange kNotNegative{.rule = "must not be negative"};
 constexpr OptionRange kAtLeastOne{.min = 1, .rule = "must be at least 1"};
 constexpr OptionRange kPositive{.min = 0, .min_open = true, .rule = "must be positive"};
+
+// `row` with its `on_resume` set: keeps the table's rows short where the default (Kept) does not apply.
+TrainOption on_resume(OnResume rule, TrainOption row) {
+  row.on_resume = rule;
+  return row;
+}
 
 std::vector<TrainOption> make_table() {
   // The order is that of `tinydiff train --help`; rows without a flag are stored but fixed.
@@ -56,9 +63,10 @@ std::vector<TrainOption> make_table() {
       {"vocab_size", "--vocab-size",
        "Vocabulary size (special tokens included) and embedding rows; rarer words become <unk> (0: the config's, 256)",
        &O::vocab_size, kNotNegative},
-      {"skip_bad", "--skip-bad",
-       "With --data: skip unreadable images and bad metadata.jsonl lines with a warning instead of failing",
-       &O::skip_bad},
+      on_resume(OnResume::Updated,
+                {"skip_bad", "--skip-bad",
+                 "With --data: skip unreadable images and bad metadata.jsonl lines with a warning instead of failing",
+                 &O::skip_bad}),
       {"out_dir",
        "--out",
        "Output folder: checkpoint.safetensors, log.jsonl, samples/",
@@ -67,22 +75,22 @@ std::vector<TrainOption> make_table() {
        {},
        false,
        false},
-      {"minutes",
-       "--minutes",
-       "Train for this many minutes of wall time (this run)",
-       &O::minutes,
-       {.rule = "must be positive"},
-       {},
-       true,
-       false},
-      {"steps",
-       "--steps",
-       "Total number of steps to reach (with --resume: continue up to it)",
-       &O::steps,
-       {.rule = "must be at least 1 (or 0 for no limit)"},
-       {},
-       true,
-       false},
+      on_resume(OnResume::Updated, {"minutes",
+                                    "--minutes",
+                                    "Train for this many minutes of wall time (this run)",
+                                    &O::minutes,
+                                    {.rule = "must be positive"},
+                                    {},
+                                    true,
+                                    false}),
+      on_resume(OnResume::Updated, {"steps",
+                                    "--steps",
+                                    "Total number of steps to reach (with --resume: continue up to it)",
+                                    &O::steps,
+                                    {.rule = "must be at least 1 (or 0 for no limit)"},
+                                    {},
+                                    true,
+                                    false}),
       {"stop_after",
        "--stop-after",
        "Stop this run after this many steps (the schedule still uses --steps)",
@@ -91,59 +99,64 @@ std::vector<TrainOption> make_table() {
        {},
        false,
        false},
-      {"batch", "--batch", "Images per step", &O::batch, kAtLeastOne},
+      on_resume(OnResume::Changed, {"batch", "--batch", "Images per step", &O::batch, kAtLeastOne}),
       {"config", "--config", "Model size: tiny (1.29M parameters), small, micro", &O::config},
-      {"seed", "--seed", "Seed of the initial weights and of the random streams", &O::seed},
-      {"lr", "--lr", "Peak learning rate of AdamW", &O::lr, kPositive},
-      {"warmup", "--warmup", "Linear warm-up steps", &O::warmup, kNotNegative},
-      {"lr_decay",
-       "--lr-decay",
-       "After the warm-up: cosine, constant, auto (cosine with --steps)",
-       &O::lr_decay,
-       {},
-       {"auto", "cosine", "constant"}},
-      {"min_lr", "--min-lr", "Final learning rate of the cosine decay", &O::min_lr},  // range: validate()
-      {"weight_decay", "--weight-decay", "AdamW weight decay", &O::weight_decay, kNotNegative},
-      {"ema_decay",
-       "--ema",
-       "Decay of the EMA weights used for sampling",
-       &O::ema_decay,
-       {.max = 1, .max_open = true, .rule = "must be in [0, 1)"}},
-      {"caption_dropout",
-       "--caption-dropout",
-       "Probability of training on the empty prompt",
-       &O::caption_dropout,
-       {.max = 1, .rule = "must be in [0, 1]"}},
-      {"grad_clip",
-       "--grad-clip",
-       "Maximum gradient norm (0: no clipping)",
-       &O::grad_clip,
-       {.rule = "must not be negative (0 turns clipping off)"}},
+      on_resume(OnResume::Ignored,
+                {"seed", "--seed", "Seed of the initial weights and of the random streams", &O::seed}),
+      on_resume(OnResume::Changed, {"lr", "--lr", "Peak learning rate of AdamW", &O::lr, kPositive}),
+      on_resume(OnResume::Changed, {"warmup", "--warmup", "Linear warm-up steps", &O::warmup, kNotNegative}),
+      on_resume(OnResume::Changed, {"lr_decay",
+                                    "--lr-decay",
+                                    "After the warm-up: cosine, constant, auto (cosine with --steps)",
+                                    &O::lr_decay,
+                                    {},
+                                    {"auto", "cosine", "constant"}}),
+      on_resume(OnResume::Changed,
+                {"min_lr", "--min-lr", "Final learning rate of the cosine decay", &O::min_lr}),  // range: validate()
+      on_resume(OnResume::Changed,
+                {"weight_decay", "--weight-decay", "AdamW weight decay", &O::weight_decay, kNotNegative}),
+      on_resume(OnResume::Changed, {"ema_decay",
+                                    "--ema",
+                                    "Decay of the EMA weights used for sampling",
+                                    &O::ema_decay,
+                                    {.max = 1, .max_open = true, .rule = "must be in [0, 1)"}}),
+      on_resume(OnResume::Changed, {"caption_dropout",
+                                    "--caption-dropout",
+                                    "Probability of training on the empty prompt",
+                                    &O::caption_dropout,
+                                    {.max = 1, .rule = "must be in [0, 1]"}}),
+      on_resume(OnResume::Changed, {"grad_clip",
+                                    "--grad-clip",
+                                    "Maximum gradient norm (0: no clipping)",
+                                    &O::grad_clip,
+                                    {.rule = "must not be negative (0 turns clipping off)"}}),
       {"prediction",
        "--prediction",
        "What the network predicts: eps (the noise), x0 (the image) or v",
        &O::prediction,
        {},
        {"eps", "x0", "v"}},
-      {"loss_weight",
-       "--loss-weight",
-       "Loss weighting over timesteps: none or min-snr (min-SNR-gamma, gamma 5)",
-       &O::loss_weight,
-       {},
-       {"none", "min-snr"}},
-      {"flip", "--hflip", "Random horizontal flips of the training images (they turn \"left\" into \"right\")",
-       &O::flip},
-      {"checkpoint_every", "--checkpoint-every", "Steps between checkpoints (0: only at the end)", &O::checkpoint_every,
-       kNotNegative},
-      {"sample_every", "--sample-every", "Steps between sample grids (0: only at the end)", &O::sample_every,
-       kNotNegative},
+      on_resume(OnResume::Changed, {"loss_weight",
+                                    "--loss-weight",
+                                    "Loss weighting over timesteps: none or min-snr (min-SNR-gamma, gamma 5)",
+                                    &O::loss_weight,
+                                    {},
+                                    {"none", "min-snr"}}),
+      on_resume(OnResume::Changed,
+                {"flip", "--hflip",
+                 "Random horizontal flips of the training images (they turn \"left\" into \"right\")", &O::flip}),
+      on_resume(OnResume::Updated,
+                {"checkpoint_every", "--checkpoint-every", "Steps between checkpoints (0: only at the end)",
+                 &O::checkpoint_every, kNotNegative}),
+      on_resume(OnResume::Updated, {"sample_every", "--sample-every", "Steps between sample grids (0: only at the end)",
+                                    &O::sample_every, kNotNegative}),
       {"preview_per_prompt", nullptr, "Samples per prompt in a sample grid", &O::preview_per_prompt, kAtLeastOne},
       {"preview_steps", nullptr, "DDIM steps of the sample grids", &O::preview_steps, kAtLeastOne},
       {"preview_guidance", nullptr, "Guidance scale of the sample grids", &O::preview_guidance},
       {"resume", "--resume", "Continue the run in --out from its checkpoint", &O::resume, {}, {}, false},
       {"threads", "--threads", "Threads (0: every core)", &O::threads, kNotNegative, {}, false},
-      {"max_nonfinite", "--max-nonfinite", "Stop after this many non-finite losses in a row", &O::max_nonfinite,
-       kAtLeastOne},
+      on_resume(OnResume::Updated, {"max_nonfinite", "--max-nonfinite",
+                                    "Stop after this many non-finite losses in a row", &O::max_nonfinite, kAtLeastOne}),
       {"schedule", nullptr, "Noise schedule", &O::schedule},
       {"num_timesteps", nullptr, "Diffusion steps T", &O::num_timesteps},
       {"fashion_dir", "--data-dir", "Folder of the Fashion-MNIST IDX files", &O::fashion_dir, {}, {}, false},
@@ -245,6 +258,45 @@ TrainOptions train_options_from_json(const std::string& text) {
       throw Error("train_options_from_json", fmt::format("mistyped field '{}': {}", row.name, e.what()));
     }
   }
+  return o;
+}
+
+TrainOptions resumed_options(const TrainOptions& stored, const TrainOptions& given,
+                             const std::function<bool(const TrainOption&)>& was_given, ResumeReport& report) {
+  TrainOptions o = stored;
+  for (const TrainOption& row : train_option_table()) {
+    std::visit(
+        [&](auto member) {
+          if (!row.stored) {  // not part of the run: the folders, threads, stop_after, ...
+            o.*member = given.*member;
+            return;
+          }
+          if (row.flag == nullptr || !was_given(row) || given.*member == stored.*member) return;
+          const std::string both = fmt::format("{} {} (was {})", row.flag, given.*member, stored.*member);
+          switch (row.on_resume) {
+            case OnResume::Kept:
+              throw Error("resume", fmt::format("the checkpoint's run has {} {}, not {}; drop {}, or use another "
+                                                "output folder for a new run",
+                                                row.flag, stored.*member, given.*member, row.flag));
+            case OnResume::Ignored:
+              report.ignored.push_back(
+                  fmt::format("{} {} (the checkpoint's is {})", row.flag, given.*member, stored.*member));
+              return;
+            case OnResume::Changed:
+              report.changed.push_back(both);
+              o.*member = given.*member;
+              return;
+            case OnResume::Updated:
+              o.*member = given.*member;
+              return;
+          }
+        },
+        row.member);
+  }
+  // A step target given alone replaces the stored time budget rather than adding to it.
+  const TrainOption& steps = train_option("steps");
+  const TrainOption& minutes = train_option("minutes");
+  if (was_given(steps) && !was_given(minutes)) o.minutes = 0.0;
   return o;
 }
 

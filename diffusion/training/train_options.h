@@ -27,6 +27,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -106,16 +107,26 @@ struct OptionRange {
   const char* rule = nullptr;  ///< the requirement in words, e.g. "must be at least 1" (null: no range)
 };
 
+/// What `--resume` does with a stored option (`resumed_options`). Options that are not stored
+/// (`TrainOption::stored` false: the folders, threads, stop_after, ...) always take this run's value.
+enum class OnResume {
+  Kept,     ///< the checkpoint's value; giving another one is refused (the data, the model, the prediction)
+  Ignored,  ///< the checkpoint's value; another one given is ignored with a warning (the seed)
+  Updated,  ///< the value given, if any, silently: it does not change what is learned (checkpoint_every, steps)
+  Changed,  ///< the value given, if any, with a warning that the run now differs from an uninterrupted one (lr)
+};
+
 /// One option: its names, its member, its help text and the values it takes.
 struct TrainOption {
-  const char* name;                    ///< the JSON key, e.g. "ema_decay"
-  const char* flag;                    ///< the `tinydiff train` flag, e.g. "--ema" (null: none)
-  const char* help;                    ///< the flag's help text
-  TrainOptionMember member;            ///< the TrainOptions member it sets
-  OptionRange range{};                 ///< allowed numbers (`rule` null: any finite number)
-  std::vector<std::string> choices{};  ///< allowed text values (empty: any)
-  bool stored = true;                  ///< written by to_json (describes the run, so checkpoints keep it)
-  bool show_default = true;            ///< `--help` shows the default
+  const char* name;                     ///< the JSON key, e.g. "ema_decay"
+  const char* flag;                     ///< the `tinydiff train` flag, e.g. "--ema" (null: none)
+  const char* help;                     ///< the flag's help text
+  TrainOptionMember member;             ///< the TrainOptions member it sets
+  OptionRange range{};                  ///< allowed numbers (`rule` null: any finite number)
+  std::vector<std::string> choices{};   ///< allowed text values (empty: any)
+  bool stored = true;                   ///< written by to_json (describes the run, so checkpoints keep it)
+  bool show_default = true;             ///< `--help` shows the default
+  OnResume on_resume = OnResume::Kept;  ///< what `--resume` does with it (stored options only)
 };
 
 /// Every option, in the order `tinydiff train --help` lists the flags.
@@ -141,6 +152,21 @@ std::string to_json(const TrainOptions& options);
 /// Parses to_json() output over the defaults (keys missing from older checkpoints keep theirs);
 /// throws Error on malformed JSON or mistyped fields.
 TrainOptions train_options_from_json(const std::string& json);
+
+/// What `resumed_options` decided, for the warnings a program prints.
+struct ResumeReport {
+  std::vector<std::string> changed;  ///< e.g. "--lr 0.0005 (was 0.001)": the run now differs
+  std::vector<std::string> ignored;  ///< e.g. "--seed 3 (the run continues the streams of seed 0)"
+};
+
+/// The options of a resumed run, row by row from the table: `stored` (read from the checkpoint)
+/// for the kept options, `given` (this command line) where `was_given(row)` says the flag was given
+/// and the row's `on_resume` lets it replace the stored value, and `given` always for options that
+/// are not stored. A given `--steps` without `--minutes` ends the stored time budget (minutes 0).
+/// Fills `report`; throws Error naming the flag, both values and the fix when a kept option is given
+/// with another value (e.g. another `--config`).
+TrainOptions resumed_options(const TrainOptions& stored, const TrainOptions& given,
+                             const std::function<bool(const TrainOption&)>& was_given, ResumeReport& report);
 
 /// "cosine" or "constant": what `lr_decay` means for these options ("auto" resolved).
 std::string resolved_lr_decay(const TrainOptions& options);

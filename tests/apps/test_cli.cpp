@@ -137,6 +137,16 @@ TEST_CASE("tinydiff train -> sample -> info on a micro model", "[cli]") {
   r = run_tinydiff({"sample", "--checkpoint", ckpt, "--prompt", "", "--count", "1", "--steps", "2", "--out", "images"});
   CHECK(r.code == 0);
   CHECK(r.err.empty());
+  // The ODE samplers, by name and by stable-diffusion.cpp's alias; no progress bar when stderr is not a terminal.
+  r = run_tinydiff({"sample", "--checkpoint", ckpt, "--prompt", "a bag", "--count", "1", "--steps", "3", "--sampler",
+                    "dpm++2m", "--out", "images"});
+  CHECK(r.code == 0);
+  CHECK(r.err.empty());
+  CHECK(r.out.find("(dpmpp_2m, 3 steps, karras sigmas, guidance") != std::string::npos);
+  r = run_tinydiff({"sample", "--checkpoint", ckpt, "--prompt", "a bag", "--count", "1", "--steps", "2", "--sampler",
+                    "heun", "--sigmas", "uniform", "--out", "images"});
+  CHECK(r.code == 0);
+  CHECK(r.out.find("(heun, 2 steps = 3 model evaluations, uniform sigmas, guidance") != std::string::npos);
 
   r = run_tinydiff({"info", "--checkpoint", ckpt});
   CHECK(r.code == 0);
@@ -168,8 +178,19 @@ TEST_CASE("bad command lines: exit code 1 and one line naming the problem", "[cl
               "--steps must be at least 1");
   check_error({"sample", "--checkpoint", ckpt, "--prompt", "a bag", "--out", "y", "--steps", "5000"}, 1,
               "more than the model's 1000 timesteps");
-  check_error({"sample", "--checkpoint", ckpt, "--prompt", "a bag", "--out", "y", "--sampler", "euler"}, 1,
-              "unknown sampler 'euler'");
+  check_error({"sample", "--checkpoint", ckpt, "--prompt", "a bag", "--out", "y", "--sampler", "lms"}, 1,
+              "unknown sampler 'lms'; hint: choose --sampler ddim, ddpm, euler, euler_a, heun, dpmpp_2m");
+  check_error({"sample", "--checkpoint", ckpt, "--prompt", "a bag", "--out", "y", "--sampler", "heun", "--sigmas",
+               "exponential"},
+              1, "unknown --sigmas 'exponential'");
+  check_error({"sample", "--checkpoint", ckpt, "--prompt", "a bag", "--out", "y", "--sigmas", "uniform"}, 1,
+              "--sigmas does not apply to ddim");
+  check_error(
+      {"sample", "--checkpoint", ckpt, "--prompt", "a bag", "--out", "y", "--sampler", "euler_a", "--eta", "0.5"}, 1,
+      "--eta 0.5 applies to ddim only");
+  check_error(
+      {"sample", "--checkpoint", ckpt, "--prompt", "a bag", "--out", "y", "--sampler", "heun", "--steps", "5000"}, 1,
+      "more than the model's 1000 timesteps");
   check_error({"sample", "--checkpoint", ckpt, "--prompt", "a bag", "--out", "y", "--eta", "2"}, 1,
               "--eta must be in [0, 1]");
   check_error({"info"}, 1, "tinydiff info needs --checkpoint FILE or --system");
@@ -283,6 +304,12 @@ TEST_CASE("tinydiff eval scores a folder of PNG images and prints its prompt lis
   check_error({"eval", "--images", "peer", "--dataset", "shapes", "--samples", "2", "--sampler", "ddpm"}, 1,
               "--sampler does not apply to --images");
   check_error({"eval", "--checkpoint", "x.safetensors", "--sampler", "foo"}, 1, "unknown sampler 'foo'");
+  check_error({"eval", "--checkpoint", "x.safetensors", "--sampler", "euler", "--sigmas", "cosine"}, 1,
+              "unknown --sigmas 'cosine'");
+  check_error({"eval", "--checkpoint", "x.safetensors", "--sampler", "ddpm", "--sigmas", "karras"}, 1,
+              "--sigmas does not apply to ddpm");
+  check_error({"eval", "--checkpoint", "x.safetensors", "--sampler", "heun", "--eta", "0.5"}, 1,
+              "applies to ddim only");
   check_error({"eval", "--checkpoint", "x.safetensors", "--eta", "2"}, 1, "--eta must be in [0, 1], got 2");
   check_error({"eval", "--checkpoint", "x.safetensors", "--sampler", "ddpm", "--eta", "0.5"}, 1,
               "applies to ddim only");

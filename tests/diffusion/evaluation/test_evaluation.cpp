@@ -434,10 +434,10 @@ TEST_CASE("eval with DDPM or DDIM eta > 0 draws the sampler noise deterministica
   const Tensor x = noise.normal({8, 3, 32, 32}), x_last = noise.normal({5, 3, 32, 32});
   const auto same = [](const Tensor& a, const Tensor& b) { return a.to_vector() == b.to_vector(); };
 
-  for (const std::string sampler : {"ddpm", "ddim-eta", "ddim"}) {
+  for (const std::string sampler : {"ddpm", "ddim-eta", "ddim", "euler_a", "heun"}) {
     INFO(sampler);
     EvalOptions s = o;
-    s.sampler = sampler == "ddpm" ? "ddpm" : "ddim";
+    s.sampler = parse_sampler_kind(sampler == "ddim-eta" ? "ddim" : sampler);
     s.eta = sampler == "ddim-eta" ? 0.5 : 0.0;
     const PromptSampler first = model_sampler(m, s);
     const Tensor c0 = first(prompts, 1.0, x, 0);                    // chunk 0
@@ -447,13 +447,13 @@ TEST_CASE("eval with DDPM or DDIM eta > 0 draws the sampler noise deterministica
     CHECK(same(again, c0));                                         // the noise depends on the chunk, not on the calls
     CHECK(same(model_sampler(m, s)(prompts, 1.0, x, 0), c0));       // a fresh run repeats it
     CHECK(same(model_sampler(m, s)(last, 1.0, x_last, 2), later));  // in any order
-    if (sampler == "ddim")
-      CHECK(same(c1, c0));  // deterministic DDIM uses no noise at all
+    if (sampler == "ddim" || sampler == "heun")
+      CHECK(same(c1, c0));  // deterministic DDIM and Heun use no noise at all
     else
       CHECK_FALSE(same(c1, c0));
     // Chunk 0's noise is the documented stream: seed, block offset 2^40.
     GenerateOptions g;
-    g.sampler = image_sampler_options(parse_sampler_kind(s.sampler), s.steps, s.eta);
+    g.sampler = image_sampler_options(s.sampler, s.steps, s.eta);
     g.guidance = 1.0;
     g.batch = s.batch;
     Generator gen(s.seed);
@@ -463,7 +463,7 @@ TEST_CASE("eval with DDPM or DDIM eta > 0 draws the sampler noise deterministica
 
   // The report names the sampler: DDPM takes all T steps whatever --steps says.
   EvalOptions d = o;
-  d.sampler = "ddpm";
+  d.sampler = SamplerKind::Ddpm;
   d.steps = 50;  // more than T, ignored by DDPM
   const EvalReport r = evaluate_model(m, "micro.safetensors", d);
   CHECK(r.num_timesteps == 10);
@@ -472,9 +472,20 @@ TEST_CASE("eval with DDPM or DDIM eta > 0 draws the sampler noise deterministica
   CHECK(json.find("\"sampler\": \"ddpm\"") != std::string::npos);
   CHECK(json.find("\"steps\": 10") != std::string::npos);
   CHECK(json.find("\"eta\": 0.0") != std::string::npos);
-  d.sampler = "ddim";
+  d.sampler = SamplerKind::Ddim;
   CHECK_THROWS_WITH(evaluate_model(m, "micro.safetensors", d), Catch::Contains("more than the model's 10 timesteps"));
   d.steps = 4;
   d.eta = 0.25;
   CHECK(eval_table(evaluate_model(m, "micro.safetensors", d)).find("DDIM 4 steps, eta 0.25") != std::string::npos);
+  // An ODE sampler: its sigmas and model evaluations are recorded; on_step sees every step of every chunk.
+  d.eta = 0.0;
+  d.sampler = SamplerKind::Heun;
+  d.steps = 3;
+  int64_t steps_seen = 0;
+  d.on_step = [&](int64_t, int64_t, const Tensor&, const Tensor&) { ++steps_seen; };
+  const std::string heun = eval_json(evaluate_model(m, "micro.safetensors", d));
+  CHECK(heun.find("\"sampler\": \"heun\"") != std::string::npos);
+  CHECK(heun.find("\"sigmas\": \"karras\"") != std::string::npos);
+  CHECK(heun.find("\"evaluations\": 5") != std::string::npos);
+  CHECK(steps_seen == 3 * 3);  // 21 prompts in chunks of 8, 8, 5: 3 chunks of 3 steps
 }

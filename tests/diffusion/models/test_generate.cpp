@@ -1,4 +1,5 @@
-// generate_images reads the U-Net's output as the model's own prediction type.
+// generate_images reads the U-Net's output as the model's own prediction type; image_sampler_options builds each
+// sampler.
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
@@ -6,6 +7,7 @@
 #include "diffusion/models/generate.h"
 #include "diffusion/process/schedule.h"
 #include "diffusion/sampling/ddim.h"
+#include "diffusion/sampling/sampler.h"
 
 using namespace tinydiff;
 
@@ -53,4 +55,31 @@ TEST_CASE("generate_images reads the output as the model's prediction type", "[m
     results.push_back(images);
   }
   CHECK(max_abs_diff(results[0], results[1]) > 0.1);
+}
+
+TEST_CASE("image_sampler_options builds every sampler with x0 clipped and Karras sigmas by default",
+          "[model][generate]") {
+  for (const std::string& name : sampler_names()) {
+    INFO(name);
+    const SamplerKind kind = parse_sampler_kind(name);
+    const SamplerOptions o = image_sampler_options(kind, 12);
+    CHECK(sampler_kind(o) == kind);
+    std::visit(
+        [&](const auto& v) {
+          CHECK(v.clip_x0);
+          if constexpr (requires { v.steps; }) CHECK(v.steps == 12);
+          if constexpr (requires { v.sigmas; }) CHECK(v.sigmas == SigmaSpacing::Karras);
+        },
+        o);
+    if (kind != SamplerKind::Ddim && kind != SamplerKind::Ddpm) {
+      const SamplerOptions u = image_sampler_options(kind, 12, 0.0, SigmaSpacing::Uniform);
+      std::visit(
+          [&](const auto& v) {
+            if constexpr (requires { v.sigmas; }) CHECK(v.sigmas == SigmaSpacing::Uniform);
+          },
+          u);
+    }
+  }
+  CHECK(std::get<EulerAncestralOptions>(image_sampler_options(SamplerKind::EulerAncestral, 10)).eta == 1.0);
+  CHECK(std::get<DdimOptions>(image_sampler_options(SamplerKind::Ddim, 10, 0.5)).eta == 0.5);
 }

@@ -218,8 +218,9 @@ TEST_CASE("sampler errors name the problem", "[diffusion][sampler][errors]") {
   // Names are parsed at a program's edge.
   CHECK_THROWS_WITH(parse_timestep_spacing("middle"),
                     Catch::Contains("unknown timestep spacing 'middle'; expected one of: leading, trailing, linspace"));
-  CHECK_THROWS_WITH(parse_sampler_kind("euler"),
-                    Catch::Contains("unknown sampler 'euler'; expected one of: ddpm, ddim"));
+  CHECK_THROWS_WITH(
+      parse_sampler_kind("lms"),
+      Catch::Contains("unknown sampler 'lms'; expected one of: ddim, ddpm, euler, euler_a, heun, dpmpp_2m"));
   CHECK(parse_sampler_kind("ddpm") == SamplerKind::Ddpm);
   CHECK(parse_timestep_spacing("linspace") == TimestepSpacing::Linspace);
   CHECK(timestep_spacing_name(TimestepSpacing::Trailing) == "trailing");

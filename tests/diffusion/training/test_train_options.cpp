@@ -142,3 +142,71 @@ TEST_CASE("an invalid training option is rejected with its name", "[trainer]") {
   CHECK_THROWS_WITH(validate(bad), Catch::Contains("unknown loss_weight 'snr'; choose one of: none, min-snr"));
   CHECK_THROWS_WITH(train_options_from_json(R"({"prediction": 1})"), Catch::Contains("mistyped field 'prediction'"));
 }
+
+TEST_CASE("a resume keeps, takes or refuses each option as its row says", "[trainer]") {
+  TrainOptions stored;
+  stored.out_dir = "old";
+  stored.steps = 1000;
+  stored.minutes = 20;
+  TrainOptions given;
+  given.out_dir = "new";
+  given.threads = 3;
+  for (const TrainOption& row : train_option_table()) change(given, row);
+  given.out_dir = "new";
+
+  // Nothing given: every stored option from the checkpoint, every unstored one from this run.
+  ResumeReport none;
+  const TrainOptions kept = resumed_options(
+      stored, given, [](const TrainOption&) { return false; }, none);
+  CHECK(none.changed.empty());
+  CHECK(none.ignored.empty());
+  for (const TrainOption& row : train_option_table()) {
+    INFO(row.name);
+    CHECK(same(kept, row.stored ? stored : given, row));
+  }
+
+  // Every flag given with another value: kept options refused, naming the flag and both values.
+  for (const TrainOption& row : train_option_table()) {
+    if (!row.stored || row.flag == nullptr) continue;
+    INFO(row.name);
+    ResumeReport report;
+    const auto only_this = [&](const TrainOption& r) { return &r == &row; };
+    if (row.on_resume == OnResume::Kept) {
+      CHECK_THROWS_WITH(resumed_options(stored, given, only_this, report), Catch::Contains(row.flag));
+      continue;
+    }
+    const TrainOptions o = resumed_options(stored, given, only_this, report);
+    switch (row.on_resume) {
+      case OnResume::Ignored:
+        CHECK(same(o, stored, row));
+        REQUIRE(report.ignored.size() == 1);
+        CHECK(report.ignored[0].find(row.flag) == 0);
+        break;
+      case OnResume::Changed:
+        CHECK(same(o, given, row));
+        REQUIRE(report.changed.size() == 1);
+        CHECK(report.changed[0].find(row.flag) == 0);
+        break;
+      default:  // Updated
+        CHECK(same(o, given, row));
+        CHECK(report.changed.empty());
+    }
+  }
+  // The rows that must be what they are: the model and its data cannot change under a run.
+  CHECK(train_option("config").on_resume == OnResume::Kept);
+  CHECK(train_option("dataset").on_resume == OnResume::Kept);
+  CHECK(train_option("prediction").on_resume == OnResume::Kept);
+  CHECK(train_option("seed").on_resume == OnResume::Ignored);
+  CHECK(train_option("lr").on_resume == OnResume::Changed);
+
+  // --steps alone ends the stored time budget; --minutes alone keeps the stored step target.
+  ResumeReport r;
+  const auto steps_only = [](const TrainOption& row) { return std::string(row.name) == "steps"; };
+  TrainOptions o = resumed_options(stored, given, steps_only, r);
+  CHECK(o.steps == given.steps);
+  CHECK(o.minutes == 0.0);
+  const auto minutes_only = [](const TrainOption& row) { return std::string(row.name) == "minutes"; };
+  o = resumed_options(stored, given, minutes_only, r);
+  CHECK(o.steps == stored.steps);
+  CHECK(o.minutes == given.minutes);
+}
