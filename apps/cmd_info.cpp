@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "apps/cli_errors.h"
@@ -24,6 +26,26 @@
 
 namespace tinydiff::cli {
 namespace {
+
+// "data ..." for a checkpoint trained on a folder (its "data" metadata), else "".
+std::string data_line(const std::string& path, const std::map<std::string, std::string>& metadata) {
+  const std::string json = read_model_metadata(metadata, path, "info").data;
+  if (json.empty()) return "";
+  const nlohmann::json j = nlohmann::json::parse(json, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return fmt::format("data         (unreadable: {})\n", json);
+  const auto get = [&](const char* key) { return j.contains(key) ? j.at(key).dump() : std::string("?"); };
+  const auto text = [&](const char* key) {
+    return j.contains(key) && j.at(key).is_string() ? j.at(key).get<std::string>() : std::string("?");
+  };
+  return fmt::format(
+      "data         folder {} ({}): {} images, {} without a caption, {} skipped; prepared as {}x{} with {} channel{}, "
+      "{}, background {}, horizontal flips {}; vocabulary {} tokens for {} distinct words, {} of {} caption tokens "
+      "<unk>, {} captions truncated\n",
+      text("folder"), text("convention"), get("images"), get("uncaptioned"), get("skipped"), get("size"), get("size"),
+      get("channels"), get("channels") == "1" ? "" : "s", text("resize"), text("background"),
+      get("hflip") == "true" ? "on" : "off", get("vocabulary"), get("distinct_words"), get("unk_tokens"),
+      get("caption_tokens"), get("truncated_captions"));
+}
 
 void run_info(const std::string& path) {
   if (!std::filesystem::exists(path))
@@ -60,6 +82,7 @@ void run_info(const std::string& path) {
                      prediction_name(m.model->prediction()));
   out += fmt::format("training     {} steps on '{}' ({} of training, {} skipped non-finite steps)\n", m.step, m.dataset,
                      format_duration(t.elapsed_seconds), t.nonfinite_steps);
+  out += data_line(path, m.metadata);
   out += fmt::format(
       "options      batch {}, seed {}, lr {} (warm-up {}, {}), weight decay {}, EMA {}, caption dropout "
       "{}, clip {}{}, loss weight {}\n",

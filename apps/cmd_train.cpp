@@ -5,6 +5,7 @@
 #include <exception>
 #include <filesystem>
 #include <memory>
+#include <string_view>
 #include <type_traits>
 #include <variant>
 
@@ -74,6 +75,16 @@ void check_args(const TrainArgs& a, const CLI::App& sub) {
   }
 }
 
+// What to do about an error reading a --data folder (image_folder.h).
+std::string folder_hint(std::string_view problem) {
+  const auto has = [&](const char* text) { return problem.find(text) != std::string_view::npos; };
+  if (has("MemAvailable")) return "give a smaller --image-size, or train on fewer images";
+  if (has("holds no images") || has("lists no usable images") || has("folder '") || has("is not a folder"))
+    return "--data DIR needs images with DIR/metadata.jsonl (\"file_name\", \"text\" per line) or a caption .txt "
+           "beside each image";
+  return "fix or remove that entry, or add --skip-bad to skip bad entries with a warning";
+}
+
 ProgressStyle progress_style(const std::string& name) {
   if (name == "bar") return ProgressStyle::Bar;
   if (name == "lines") return ProgressStyle::Lines;
@@ -132,7 +143,16 @@ struct TrainSetUp {
 
 // Everything before the first step: checks, options (from the checkpoint on --resume), data,
 // output folder, trainer. Throws CliError / CliExit.
-TrainSetUp set_up(const TrainArgs& args, const CLI::App& sub) {
+TrainSetUp set_up(const TrainArgs& given, const CLI::App& sub) {
+  TrainArgs args = given;
+  if (sub.count("--data") > 0) {  // a folder instead of a built-in data set
+    if (sub.count("--dataset") > 0 && args.options.dataset != "folder")
+      throw CliError(kExitUsage,
+                     fmt::format("give --dataset or --data, not both (got --dataset {} and --data {})",
+                                 args.options.dataset, args.options.data),
+                     "--data DIR trains on a folder of captioned images; --dataset on a built-in set");
+    args.options.dataset = "folder";
+  }
   check_args(args, sub);
   // Every value is checked before any file is looked at, so a bad value is reported as such
   // whatever the state of --out. (A resume may take its step count from the checkpoint.)
@@ -168,11 +188,11 @@ TrainSetUp set_up(const TrainArgs& args, const CLI::App& sub) {
 
   std::unique_ptr<TrainingData> data;
   try {
-    DataOptions d;
-    d.flip = o.flip;
-    d.fashion_dir = o.fashion_dir;
+    DataOptions d = data_options(o);
+    d.folder.progress = world_rank() == 0;
     data = make_training_data(o.dataset, d);
   } catch (const Error& e) {
+    if (o.dataset == "folder") throw CliError(kExitBadFile, e.what(), folder_hint(e.what()));
     throw CliError(kExitBadFile, fmt::format("cannot load the '{}' data set: {}", o.dataset, e.what()),
                    "install it with 'apt-get install dataset-fashion-mnist', or point --data-dir at the IDX files");
   }
@@ -308,6 +328,7 @@ void add_train_command(CLI::App& app) {
   }
   sub->get_option("--out")->required();
   sub->get_option("--rank-log")->type_name("DIR");
+  sub->get_option("--data")->type_name("DIR");
   sub->add_option("--progress", args->progress, "Progress display: auto, bar, lines, none")->capture_default_str();
   sub->callback([args, sub] { run_train(*args, *sub); });
 }

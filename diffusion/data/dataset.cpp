@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "diffusion/data/captions.h"
+#include "diffusion/data/image_folder_data.h"
 #include "diffusion/data/shapes.h"
 
 namespace tinydiff {
@@ -128,16 +129,18 @@ class ShapesData : public TrainingData {
 
 }  // namespace
 
-std::vector<std::string> training_data_names() { return {"fashion", "shapes"}; }
+std::vector<std::string> training_data_names() { return {"fashion", "shapes", "folder"}; }
 
 int64_t training_data_channels(const std::string& name) {
   if (name == "fashion") return 1;
   if (name == "shapes") return 3;
-  throw Error("training_data", fmt::format("unknown data set '{}'; choose one of: fashion, shapes", name));
+  if (name == "folder") return 0;
+  throw Error("training_data", fmt::format("unknown data set '{}'; choose one of: fashion, shapes, folder", name));
 }
 
 std::unique_ptr<TrainingData> make_training_data(const std::string& name, const DataOptions& options) {
   training_data_channels(name);  // checks the name
+  if (name == "folder") return make_image_folder_data(load_image_folder(options.folder), options.flip);
   if (name == "fashion")
     return std::make_unique<FashionData>(
         load_fashion_mnist(FashionSplit::Train, options.fashion_dir, options.fashion_limit, true), options.flip);

@@ -1,6 +1,6 @@
 /// \file
-/// \brief `TrainingData`: where a text-to-image trainer gets its (images, captions) batches — Fashion-MNIST or
-/// Shapes.
+/// \brief `TrainingData`: where a text-to-image trainer gets its (images, captions) batches — Fashion-MNIST,
+/// Shapes, or a folder of the user's captioned images.
 ///
 /// A training data set hands out batches of images `(B, C, S, S)` in \f$[-1, 1]\f$ with one
 /// caption each. Every random choice (which examples, which caption template, whether to
@@ -15,6 +15,11 @@
 ///   point the same way).
 /// - **"shapes"**: Shapes images (shapes.h) rendered on the fly, three channels, with the
 ///   held-out (shape, colour) pairs never shown.
+/// - **"folder"**: a folder of captioned images (`DataOptions::folder`, image_folder.h), decoded
+///   and prepared once (or read from the cache) and kept in memory as bytes; each example keeps
+///   its own caption; optional random horizontal flips. Its vocabulary captions are all the
+///   captions, one per example (so a word's frequency is its count over the examples), and its
+///   preview prompts up to eight different non-empty captions, evenly spaced in alphabetical order.
 ///
 /// Preparing a batch is cheap next to a training step (a gather of 64 images, or rendering 64
 /// shapes: about a millisecond against hundreds for the step), so it runs on the training
@@ -43,6 +48,7 @@
 #include <vector>
 
 #include "diffusion/data/fashion_mnist.h"
+#include "diffusion/data/image_folder.h"
 #include "tensor/tensor.h"
 
 namespace tinydiff {
@@ -76,6 +82,12 @@ class TrainingData {
   /// [-1, 1] as next_batch prepares them but never flipped, and one caption each (for Fashion-MNIST
   /// the class prompt "a photo of a ..."). Throws Error unless 0 <= begin <= begin + count <= example_count().
   virtual TrainingBatch examples(int64_t begin, int64_t count) const = 0;
+  /// Lines for the training banner saying where the data came from and how it was prepared
+  /// (empty for the built-in sets).
+  virtual std::vector<std::string> describe() const { return {}; }
+  /// The data's description as a JSON object for the checkpoint (image folders: folder, image
+  /// count, preparation); "" for the built-in sets.
+  virtual std::string metadata_json() const { return ""; }
 };
 
 /// Options of make_training_data.
@@ -83,17 +95,19 @@ struct DataOptions {
   bool flip = false;                           ///< random horizontal flips (probability 1/2)
   std::string fashion_dir = kFashionMnistDir;  ///< where the Fashion-MNIST IDX files are
   int64_t fashion_limit = -1;                  ///< > 0: use only the first so many training images
+  ImageFolderOptions folder{};                 ///< "folder": the folder and its preparation (image_folder.h)
 };
 
-/// The names make_training_data accepts: "fashion", "shapes".
+/// The names make_training_data accepts: "fashion", "shapes", "folder".
 std::vector<std::string> training_data_names();
 
-/// Image channels of the named set (1 for fashion, 3 for shapes), without loading it; throws
-/// Error listing the names for an unknown one.
+/// Image channels of the named set (1 for fashion, 3 for shapes, 0 for folder: they depend on the
+/// folder), without loading it; throws Error listing the names for an unknown one.
 int64_t training_data_channels(const std::string& name);
 
-/// Makes the named data set (loading Fashion-MNIST takes about a second). Throws Error listing
-/// the names for an unknown one, and naming the file when Fashion-MNIST cannot be read.
+/// Makes the named data set (loading Fashion-MNIST takes about a second; a folder, its decoding
+/// or cache). Throws Error listing the names for an unknown one, and naming the file when
+/// Fashion-MNIST or the folder cannot be read (image_folder.h).
 std::unique_ptr<TrainingData> make_training_data(const std::string& name, const DataOptions& options = {});
 
 /// Flips images (B, C, H, W) left to right where `flip` (B) is nonzero; returns a new tensor.

@@ -22,6 +22,7 @@ constexpr const char* kNumTimesteps = "num_timesteps";
 constexpr const char* kPrediction = "prediction";
 constexpr const char* kDataset = "dataset";
 constexpr const char* kStep = "step";
+constexpr const char* kData = "data";
 constexpr const char* kTrainOptions = "train_options";
 constexpr const char* kRngData = "rng.data";
 constexpr const char* kRngNoise = "rng.noise";
@@ -82,7 +83,7 @@ std::vector<std::pair<int64_t, std::string>> step_checkpoint_files(const std::st
 
 std::map<std::string, std::string> checkpoint_metadata(const ModelMetadata& model, const TrainingMetadata& training) {
   TD_CHECK(model.tokenizer.has_value(), "checkpoint_metadata", "the model metadata has no tokenizer");
-  return {
+  std::map<std::string, std::string> out = {
       {kModelType, kTextToImageModelType},
       {kConfig, to_json(model.config)},
       {kTokenizer, model.tokenizer->to_text()},
@@ -99,6 +100,8 @@ std::map<std::string, std::string> checkpoint_metadata(const ModelMetadata& mode
       {kElapsedSeconds, fmt::format("{}", training.elapsed_seconds)},
       {kParameterCount, std::to_string(training.parameter_count)},
   };
+  if (!model.data.empty()) out[kData] = model.data;
+  return out;
 }
 
 ModelMetadata read_model_metadata(const std::map<std::string, std::string>& metadata, const std::string& path,
@@ -129,6 +132,8 @@ ModelMetadata read_model_metadata(const std::map<std::string, std::string>& meta
   out.prediction = parse_prediction(get(kPrediction));
   out.dataset = get(kDataset);
   out.step = get_int(kStep);
+  const auto data = metadata.find(kData);
+  if (data != metadata.end()) out.data = data->second;
   return out;
 }
 

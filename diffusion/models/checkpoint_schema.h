@@ -15,6 +15,10 @@
 ///     num_timesteps    its length (1000)
 ///     prediction       what the network predicts ("epsilon")
 ///     dataset, step    the training data set's name and the number of steps trained
+///     data             "folder" only: the folder, its image count and the preparation as JSON
+///                      (folder, convention, images, uncaptioned, skipped, size, channels, resize,
+///                      background, hflip, vocabulary, distinct_words, caption_tokens, unk_tokens,
+///                      truncated_captions); absent for the built-in data sets
 ///     train_options    the trainer's options as JSON                    (TrainingMetadata)
 ///     rng.data, rng.noise, rng.dropout   the states of the trainer's three random streams
 ///     nonfinite_steps  steps skipped for a non-finite loss or gradient
@@ -78,6 +82,7 @@ struct ModelMetadata {
   Prediction prediction = Prediction::Epsilon;  ///< what the network predicts
   std::string dataset;                          ///< the training data set ("fashion", "shapes")
   int64_t step = 0;                             ///< training steps done
+  std::string data{};                           ///< the training folder as JSON (see the keys); "" for built-in sets
 };
 
 /// What a checkpoint holds about its training run besides the tensors: what resuming needs.
@@ -97,7 +102,8 @@ std::map<std::string, std::string> checkpoint_metadata(const ModelMetadata& mode
 
 /// Reads and checks the model part of a checkpoint's metadata (as load_safetensors returns it, with
 /// "tinydiff.format"): the format, the model type, the config, the tokenizer (which must fit the
-/// config), the noise schedule, the prediction type, the data set and the step, in that order.
+/// config), the noise schedule, the prediction type, the data set and the step, in that order, and
+/// the optional "data".
 /// Throws Error(`op`, ...) naming `path` and the problem, e.g. "PATH: not a text-to-image checkpoint
 /// (no 'config' metadata)" or "PATH: holds a 'x' model, not a text-to-image model".
 ModelMetadata read_model_metadata(const std::map<std::string, std::string>& metadata, const std::string& path,

@@ -61,6 +61,22 @@ ModelConfig model_config(const std::string& name, int64_t image_channels, int64_
   return c;
 }
 
+ModelConfig with_image_size(const ModelConfig& config, int64_t image_size) {
+  TD_CHECK(image_size >= 1, "with_image_size", fmt::format("image_size must be positive, got {}", image_size));
+  ModelConfig c = config;
+  c.image_size = image_size;
+  for (int64_t& r : c.attention_resolutions) {
+    TD_CHECK((r * image_size) % config.image_size == 0, "with_image_size",
+             fmt::format("config '{}' attends at {}x{} of {}x{} images, which has no whole-number counterpart at "
+                         "{}x{}; choose an image size of {} times a power of two",
+                         config.name, r, r, config.image_size, config.image_size, image_size, image_size,
+                         config.image_size));
+    r = r * image_size / config.image_size;
+  }
+  validate(c);
+  return c;
+}
+
 void validate(const ModelConfig& c) {
   TD_CHECK(c.levels() >= 1 && c.base_channels > 0 && c.blocks_per_level >= 1, "ModelConfig",
            "need at least one level, positive base_channels and blocks_per_level");

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <set>
 #include <sstream>
 
 namespace tinydiff {
@@ -134,6 +135,24 @@ Tokenizer Tokenizer::from_text(const std::string& text) {
   while (std::getline(in, line))
     if (!line.empty()) vocab.push_back(line);
   return Tokenizer(std::move(vocab), max_length);
+}
+
+CaptionCoverage caption_coverage(const Tokenizer& tokenizer, const std::vector<std::string>& captions) {
+  CaptionCoverage c;
+  std::set<std::string> words;
+  for (const std::string& caption : captions) {
+    for (std::string& w : Tokenizer::split_words(caption)) words.insert(std::move(w));
+    const Tokenizer::Encoded e = tokenizer.encode(caption);
+    for (size_t i = 1; i < e.ids.size(); ++i) {
+      if (e.ids[i] == Tokenizer::kPad) break;
+      ++c.tokens;
+      if (e.ids[i] == Tokenizer::kUnk) ++c.unknown_tokens;
+    }
+    if (e.truncated) ++c.truncated_captions;
+  }
+  c.captions = static_cast<int64_t>(captions.size());
+  c.distinct_words = static_cast<int64_t>(words.size());
+  return c;
 }
 
 }  // namespace tinydiff

@@ -94,4 +94,16 @@ class Tokenizer {
   int64_t max_length_;
 };
 
+/// How well a tokenizer covers a list of captions (e.g. its training captions).
+struct CaptionCoverage {
+  int64_t captions = 0;            ///< captions looked at
+  int64_t distinct_words = 0;      ///< different words (and punctuation tokens) in them
+  int64_t tokens = 0;              ///< word tokens the encodings keep (after truncation)
+  int64_t unknown_tokens = 0;      ///< of those, tokens encoded as \<unk\>
+  int64_t truncated_captions = 0;  ///< captions longer than max_length - 1 words
+};
+
+/// Encodes every caption and counts its tokens, \<unk\> tokens and truncated captions.
+CaptionCoverage caption_coverage(const Tokenizer& tokenizer, const std::vector<std::string>& captions);
+
 }  // namespace tinydiff

@@ -3,12 +3,15 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <type_traits>
 
 #include "tensor/error.h"
+#include "tensor/process_env.h"
 
 namespace tinydiff {
 
@@ -28,7 +31,43 @@ TrainOption on_resume(OnResume rule, TrainOption row) {
 std::vector<TrainOption> make_table() {
   // The order is that of `tinydiff train --help`; rows without a flag are stored but fixed.
   return {
-      {"dataset", "--dataset", "Training data: fashion (Fashion-MNIST) or shapes", &O::dataset},
+      {"dataset", "--dataset", "Training data: fashion (Fashion-MNIST) or shapes (or folder, set by --data)",
+       &O::dataset},
+      {"data",
+       "--data",
+       "Train on a folder of captioned images instead of --dataset: DIR/metadata.jsonl (lines with \"file_name\" "
+       "and \"text\") or a caption file beside each image (cat.png + cat.txt)",
+       &O::data,
+       {},
+       {},
+       true,
+       false},
+      {"image_size", "--image-size", "Image side of the model and the prepared images (0: the config's, 32)",
+       &O::image_size, kNotNegative},
+      {"channels",
+       "--channels",
+       "Image channels for --data: 1 (grey) or 3 (RGB); 0: 1 when every image is grey, else 3",
+       &O::channels,
+       {.max = 3, .rule = "must be 0 (from the data), 1 or 3"}},
+      {"resize",
+       "--resize",
+       "Non-square images (--data): crop (centre square) or pad (to a square)",
+       &O::resize,
+       {},
+       {"crop", "pad"}},
+      {"background",
+       "--background",
+       "Behind transparent pixels and around padding (--data): white or black",
+       &O::background,
+       {},
+       {"white", "black"}},
+      {"vocab_size", "--vocab-size",
+       "Vocabulary size (special tokens included) and embedding rows; rarer words become <unk> (0: the config's, 256)",
+       &O::vocab_size, kNotNegative},
+      on_resume(OnResume::Updated,
+                {"skip_bad", "--skip-bad",
+                 "With --data: skip unreadable images and bad metadata.jsonl lines with a warning instead of failing",
+                 &O::skip_bad}),
       {"out_dir",
        "--out",
        "Output folder: checkpoint.safetensors, log.jsonl, samples/",
@@ -107,7 +146,9 @@ std::vector<TrainOption> make_table() {
                                     &O::loss_weight,
                                     {},
                                     {"none", "min-snr"}}),
-      on_resume(OnResume::Changed, {"flip", "--flip", "Random horizontal flips of the training images", &O::flip}),
+      on_resume(OnResume::Changed,
+                {"flip", "--hflip",
+                 "Random horizontal flips of the training images (they turn \"left\" into \"right\")", &O::flip}),
       on_resume(OnResume::Updated,
                 {"checkpoint_every", "--checkpoint-every", "Steps between checkpoints (0: only at the end)",
                  &O::checkpoint_every, kNotNegative}),
@@ -209,6 +250,10 @@ void validate(const TrainOptions& o) {
   const char* op = "TrainOptions";
   TD_CHECK(!o.out_dir.empty(), op, "out_dir is empty; name the output folder");
   TD_CHECK(!o.dataset.empty(), op, "dataset is empty; choose one of: fashion, shapes");
+  TD_CHECK(o.dataset != "folder" || !o.data.empty(), op, "the data set 'folder' needs a folder (data, --data DIR)");
+  TD_CHECK(o.dataset == "folder" || o.data.empty(), op,
+           fmt::format("data '{}' is a folder, but the data set is '{}'; use dataset 'folder'", o.data, o.dataset));
+  TD_CHECK(o.channels != 2, op, "channels must be 0 (from the data), 1 or 3, got 2");
   for (const TrainOption& row : train_option_table()) {
     const std::string problem = option_problem(o, row);
     TD_CHECK(problem.empty(), op, problem);
@@ -295,6 +340,38 @@ TrainOptions resumed_options(const TrainOptions& stored, const TrainOptions& giv
   const TrainOption& minutes = train_option("minutes");
   if (was_given(steps) && !was_given(minutes)) o.minutes = 0.0;
   return o;
+}
+
+ModelConfig training_model_config(const TrainOptions& o, int64_t channels, int64_t data_size) {
+  // The size: --image-size, else the data's, else the preset's largest (tiny 32, tiny64 64). A size the preset
+  // takes gives the preset itself; another one given with --image-size scales the preset (with_image_size); the
+  // data's own size must be one the preset takes (model_config says which config does).
+  const std::vector<int64_t> sizes = model_config_image_sizes(o.config);
+  const int64_t size = o.image_size > 0 ? o.image_size : data_size > 0 ? data_size : sizes.back();
+  const bool preset = std::find(sizes.begin(), sizes.end(), size) != sizes.end();
+  ModelConfig c = preset || o.image_size == 0 ? model_config(o.config, channels, size)
+                                              : with_image_size(model_config(o.config, channels, sizes.front()), size);
+  if (o.vocab_size > 0) {
+    c.vocab_size = o.vocab_size;
+    validate(c);
+  }
+  return c;
+}
+
+DataOptions data_options(const TrainOptions& o) {
+  DataOptions d;
+  d.flip = o.flip;
+  d.fashion_dir = o.fashion_dir;
+  if (o.dataset == "folder") {
+    d.folder.dir = o.data;
+    d.folder.prepare = {.size = training_model_config(o, 1).image_size,
+                        .channels = o.channels,
+                        .resize = parse_resize_mode(o.resize),
+                        .background = parse_background(o.background)};
+    d.folder.skip_bad = o.skip_bad;
+    d.folder.cache_dir = (std::filesystem::path(cache_folder()) / "datasets").string();
+  }
+  return d;
 }
 
 Prediction training_prediction(const TrainOptions& o) { return parse_prediction(o.prediction); }

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "diffusion/data/dataset.h"
+#include "diffusion/models/model_config.h"
 #include "diffusion/process/prediction.h"
 
 namespace tinydiff {
@@ -66,7 +67,7 @@ struct TrainOptions {
   double grad_clip = 1.0;            ///< max global gradient norm; 0 turns clipping off
   std::string prediction = "eps";    ///< what the network predicts: "eps", "x0" or "v" (prediction.h)
   std::string loss_weight = "none";  ///< "none" or "min-snr" (min-SNR-gamma weighting, gamma = 5; objective.h)
-  bool flip = false;                 ///< random horizontal flips (Fashion-MNIST)
+  bool flip = false;                 ///< random horizontal flips (`--hflip`; Fashion-MNIST, folders)
   int64_t checkpoint_every = 250;    ///< steps between checkpoints (0: only at the end)
   int64_t keep_checkpoints = 0;      ///< > 0: also keep the last so many step-numbered checkpoints (trainer.h)
   int64_t sample_every = 500;        ///< steps between sample grids (0: only at the end)
@@ -81,6 +82,13 @@ struct TrainOptions {
   std::string schedule = "linear";               ///< noise schedule name (schedule.h)
   int64_t num_timesteps = 1000;                  ///< T
   std::string fashion_dir = kFashionMnistDir;    ///< where the Fashion-MNIST files are
+  std::string data;                              ///< dataset "folder": the folder of captioned images (image_folder.h)
+  int64_t image_size = 0;                        ///< S of the model and the prepared images (0: the config's)
+  int64_t channels = 0;                          ///< folders: 1 or 3 image channels (0: from the data)
+  std::string resize = "crop";                   ///< folders: "crop" (centre square) or "pad" (pad to a square)
+  std::string background = "white";              ///< folders: "white" or "black", behind alpha and around padding
+  int64_t vocab_size = 0;                        ///< vocabulary cap and embedding rows (0: the config's, 256)
+  bool skip_bad = false;                         ///< folders: skip bad entries with a warning instead of failing
   ProgressStyle progress = ProgressStyle::Auto;  ///< progress display (not in the table)
   /// Debugging data-parallel runs: when not empty, every rank appends to `<rank_log>/rank<R>.jsonl`
   /// one line per step (`step`, `rank`, `ranks`, its `rows` [begin, end) of the global batch, their
@@ -169,6 +177,18 @@ TrainOptions resumed_options(const TrainOptions& stored, const TrainOptions& giv
 
 /// "cosine" or "constant": what `lr_decay` means for these options ("auto" resolved).
 std::string resolved_lr_decay(const TrainOptions& options);
+
+/// The model config of a run: the preset `config` for `channels` image channels at the size `image_size`
+/// names, else the data's `data_size` (0: unknown), else the preset's largest (tiny 32, tiny64 64); a size
+/// the preset does not take is scaled to with with_image_size (model_config.h) when `image_size` asks for it
+/// and refused otherwise; `vocab_size` embedding rows when set.
+ModelConfig training_model_config(const TrainOptions& options, int64_t channels, int64_t data_size = 0);
+
+/// The DataOptions of make_training_data for these options: flips, the Fashion-MNIST folder and,
+/// for the "folder" data set, the folder and its preparation (the image size of
+/// training_model_config, the channels, resize and background parsed), skip-bad, the cache folder
+/// `cache_folder()/datasets` (tensor/process_env.h).
+DataOptions data_options(const TrainOptions& options);
 
 /// The \f$\gamma\f$ of min-SNR weighting for `loss_weight "min-snr"`.
 inline constexpr double kMinSnrGamma = 5.0;

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "diffusion/models/checkpoint_schema.h"
@@ -65,6 +66,20 @@ bool all_weights_finite(const Module& model, const EMA& ema) {
   return true;
 }
 
+// A folder's metadata_json() with how the tokenizer covers its captions ("" for the built-in sets).
+std::string data_summary(const TrainingData& data, const Tokenizer& tokenizer, CaptionCoverage& coverage) {
+  const std::string json = data.metadata_json();
+  if (json.empty()) return "";
+  coverage = caption_coverage(tokenizer, data.vocabulary_captions());
+  nlohmann::json j = nlohmann::json::parse(json);
+  j["vocabulary"] = tokenizer.vocab_size();
+  j["distinct_words"] = coverage.distinct_words;
+  j["caption_tokens"] = coverage.tokens;
+  j["unk_tokens"] = coverage.unknown_tokens;
+  j["truncated_captions"] = coverage.truncated_captions;
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 }  // namespace
 
 struct Trainer::State {
@@ -88,6 +103,8 @@ struct Trainer::State {
   GradientSync sync;                  // shares each step among the ranks (data_parallel.h)
   bool synced = false;                // synchronize_ranks() has run
   std::unique_ptr<RankLog> rank_log;  // options.rank_log's file of this rank (data_parallel.h)
+  std::string data_summary;           // the data's metadata_json() with the tokenizer's counts ("" built-in)
+  CaptionCoverage coverage;           // of the data's captions by the tokenizer (folders only)
 };
 
 // This rank's examples of one step: its rows of the global batch with their timesteps and noise.
@@ -115,18 +132,17 @@ Trainer::Trainer(TrainOptions options, std::unique_ptr<TrainingData> data) : s_(
                        options.batch, s.ranks, s.ranks));
   const TrainOptions& o = s.options;
 
-  if (data == nullptr) {
-    DataOptions d;
-    d.flip = o.flip;
-    d.fashion_dir = o.fashion_dir;
-    data = make_training_data(o.dataset, d);
-  }
+  if (data == nullptr) data = make_training_data(o.dataset, data_options(o));
   TD_CHECK(data->name() == o.dataset, "Trainer",
            fmt::format("the data set is '{}' but the options name '{}'", data->name(), o.dataset));
   s.data = std::move(data);
-  s.config = model_config(o.config, s.data->image_channels(), s.data->image_size());  // follows the data
+  s.config = training_model_config(o, s.data->image_channels(), s.data->image_size());  // follows the data
+  TD_CHECK(s.config.image_size == s.data->image_size(), "Trainer",
+           fmt::format("config '{}' makes {}x{} images but the data set has {}x{}", o.config, s.config.image_size,
+                       s.config.image_size, s.data->image_size(), s.data->image_size()));
   s.tokenizer.emplace(Tokenizer::build(s.data->vocabulary_captions(),
                                        {.max_length = s.config.max_length, .max_vocab = s.config.vocab_size}));
+  s.data_summary = data_summary(*s.data, *s.tokenizer, s.coverage);
   s.schedule = make_schedule(o.schedule, {.num_timesteps = o.num_timesteps});
 
   Generator init(derive_seed(o.seed, kInit));
@@ -162,6 +178,7 @@ Trainer::Trainer(TrainOptions options, std::unique_ptr<TrainingData> data) : s_(
                          "folder",
                          path, prediction_name(stored.prediction), prediction_name(s.prediction)));
     s.tokenizer.emplace(*stored.tokenizer);
+    s.data_summary = data_summary(*s.data, *s.tokenizer, s.coverage);
     const TrainingMetadata state =
         read_training_metadata(load_checkpoint(path, *s.model, s.optimizer.get(), s.ema.get()), path, "Trainer");
     s.step = stored.step;
@@ -290,7 +307,8 @@ void Trainer::save_checkpoint() {
                             .schedule = s.schedule,
                             .prediction = s.prediction,
                             .dataset = s.options.dataset,
-                            .step = s.step};
+                            .step = s.step,
+                            .data = s.data_summary};
   const TrainingMetadata training{.train_options = to_json(s.options),
                                   .rng_data = s.data_gen.state(),
                                   .rng_noise = s.noise_gen.state(),
@@ -373,6 +391,21 @@ TrainResult Trainer::run(const std::function<bool()>& stop) {
       "batch {}, AdamW lr {} (warm-up {}, {}), EMA {}, caption dropout {}, clip {}, {} threads; output in {}", o.batch,
       o.lr, o.warmup, o.lr_decay == "cosine" ? fmt::format("cosine to step {}", o.steps) : "then constant", o.ema_decay,
       o.caption_dropout, o.grad_clip, omp_get_max_threads(), o.out_dir));
+  if (!s.data_summary.empty()) {
+    for (const std::string& line : s.data->describe()) {
+      if (line.rfind("warning: ", 0) != 0)
+        progress.message(line);
+      else if (root)  // warnings go to stderr whatever the progress style
+        std::fputs(("tinydiff: " + line + "\n").c_str(), stderr);
+    }
+    const CaptionCoverage& cov = s.coverage;
+    progress.message(fmt::format(
+        "vocabulary: {} of {} distinct words (--vocab-size {}, most frequent first); {} of {} caption tokens are <unk> "
+        "({:.1f}%); {} captions longer than {} words are truncated",
+        s.tokenizer->vocab_size() - 3, cov.distinct_words, s.config.vocab_size, cov.unknown_tokens, cov.tokens,
+        cov.tokens > 0 ? 100.0 * static_cast<double>(cov.unknown_tokens) / static_cast<double>(cov.tokens) : 0.0,
+        cov.truncated_captions, s.tokenizer->max_length() - 1));
+  }
   progress.message("compute: " + compute_summary());
   if (s.ranks > 1)
     progress.message(fmt::format("data parallel: {} ranks (MPI), {} to {} examples of each batch per rank", s.ranks,
