@@ -24,6 +24,8 @@
 #include "diffusion/evaluation/evaluate.h"
 #include "diffusion/evaluation/nearest.h"
 #include "diffusion/sampling/karras_sigmas.h"
+#include "diffusion/training/train_options.h"
+#include "diffusion/training/trainer.h"
 #include "nn/atomic_file.h"
 
 namespace tinydiff::cli {
@@ -31,6 +33,7 @@ namespace {
 
 struct EvalArgs {
   std::string checkpoint, images, dataset, out, guidance = "3", classifier, data_dir = kFashionMnistDir;
+  std::string data;  // --nearest on a folder-trained model: the folder, if it moved (default: the stored one)
   std::string sampler = "ddim", sigmas = "karras";
   double eta = 0.0;
   int64_t samples = 50, steps = 50, batch = 64, real_images = 2000, baseline_images = 500;
@@ -217,10 +220,16 @@ void run_nearest(const EvalArgs& a, EvalOptions& o) {
   try {
     DataOptions d;
     d.fashion_dir = a.data_dir;
+    if (m.dataset == "folder") {  // the folder and its preparation, as the run stored them (train_options.h)
+      TrainOptions stored = read_checkpoint_train_options(a.checkpoint);
+      if (!a.data.empty()) stored.data = a.data;
+      d = data_options(stored);
+    }
     data = make_training_data(m.dataset, d);
   } catch (const Error& e) {
     throw CliError(kExitBadFile, fmt::format("cannot load the training set '{}': {}", m.dataset, e.what()),
-                   "point --data-dir at the Fashion-MNIST IDX files");
+                   m.dataset == "folder" ? "pass the folder the model was trained on with --data DIR"
+                                         : "point --data-dir at the Fashion-MNIST IDX files");
   }
   check_writable(out);
   NearestCheckOptions n;
@@ -375,6 +384,9 @@ void add_eval_command(CLI::App& app) {
                   "Real training images of the real-vs-real baseline (0: none)")
       ->capture_default_str();
   sub->add_option("--data-dir", a->data_dir, "Folder of the Fashion-MNIST IDX files")->capture_default_str();
+  sub->add_option("--data", a->data,
+                  "With --nearest on a model trained with 'train --data': the image folder, if it has moved since "
+                  "(default: the folder stored in the checkpoint)");
   sub->add_option("--threads", a->threads, "Threads (0: every core)")->capture_default_str();
   sub->callback([a, sub] { run_eval(*a, *sub); });
 }

@@ -94,6 +94,15 @@ TEST_CASE("tinydiff train --data trains a micro model on a folder of PNG and JPE
                       "channels, crop, background white") != std::string::npos);
   CHECK(info.out.find((dir / "jsonl").string()) != std::string::npos);
 
+  // The memorisation check finds the folder from the checkpoint: 6 training images, a nearest one for each.
+  const Ended near = run_in({"eval", "--checkpoint", "run/checkpoint.safetensors", "--nearest", "--nearest-captions",
+                             "2", "--steps", "5", "--out", "near.json"},
+                            dir, "nearest");
+  INFO(near.err);
+  REQUIRE(near.code == 0);
+  CHECK(near.out.find("nearest of 6 training images") != std::string::npos);
+  CHECK(fs::exists(dir / "near.png"));
+
   // A second run on the same folder reads the cache; one on caption files, grey and padded, decodes.
   const Ended again = run_in(train_folder_args("jsonl", "run2", 2), dir, "again");
   INFO(again.err);
