@@ -72,13 +72,13 @@ ModelConfig model_config(const std::string& name, int64_t image_channels = 1, in
 std::vector<std::string> model_config_names();
 /// The image sizes the preset `name` takes ({32} or {32, 64}); throws Error for an unknown name.
 std::vector<int64_t> model_config_image_sizes(const std::string& name);
-/// Checks that the sizes fit together (divisibility by groups and heads, image size by 2^levels,
-/// every attention resolution one of the up path's level sizes).
 /// `config` for images of side `image_size`: the attention resolutions scaled by the same factor,
 /// so attention (and with it the text condition) stays at the same levels of the U-Net (`train
 /// --image-size` with a size the preset does not take). Throws Error when a scaled resolution is not a
 /// whole number or the size does not fit the levels.
 ModelConfig with_image_size(const ModelConfig& config, int64_t image_size);
+/// Checks that the sizes fit together (divisibility by groups and heads, image size by 2^levels,
+/// every attention resolution one of the up path's level sizes).
 void validate(const ModelConfig& config);
 /// JSON text of a config.
 std::string to_json(const ModelConfig& config);
