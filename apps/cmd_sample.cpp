@@ -237,7 +237,7 @@ void add_sample_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--sampler", a->sampler,
                   "ddim, ddpm, euler, euler_a (Euler ancestral), heun, or dpmpp_2m (DPM-Solver++(2M), also "
-                  "'dpm++2m'; good in 10-20 steps)")
+                  "'dpm++2m'; made for 10-20 steps, Lu et al. 2022)")
       ->capture_default_str();
   sub->add_option("--sigmas", a->sigmas,
                   "Noise levels of euler, euler_a, heun and dpmpp_2m: karras (Karras et al. 2022, rho 7) or uniform "
