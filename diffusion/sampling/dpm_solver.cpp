@@ -9,17 +9,15 @@ namespace tinydiff {
 
 Tensor dpm_solver_2m_sample(const Denoiser& denoiser, const NoiseSchedule& schedule, const Tensor& x_T,
                             Generator& /*gen*/, const DpmSolverOptions& options) {
-  check_start_noise(x_T, "dpm_solver_2m_sample");
-  const SigmaSteps s = sampling_sigmas(schedule, options.steps, options.sigmas);
-  const int64_t N = static_cast<int64_t>(s.timesteps.size());
-  const auto [begin, end] = resolve_step_range(options.range, N, "dpm_solver_2m_sample");
-  if (begin == end) return x_T;
-  Tensor x = scaled_from_vp(x_T.contiguous(), schedule, s.timesteps[begin]);  // x: (B, ...), sigma view
-  Tensor d_prev;                                                              // D_{i-1}: (B, ...)
-  double h_prev = 0.0;                                                        // h_{i-1}
-  for (int64_t i = begin; i < end; ++i) {
-    const int64_t t = s.timesteps[i];
-    const double sigma = s.sigmas[i], sigma_next = s.sigmas[i + 1];
+  const SigmaRun run =
+      start_sigma_run(x_T, schedule, options.steps, options.sigmas, options.range, "dpm_solver_2m_sample");
+  if (run.begin == run.end) return x_T;
+  Tensor x = run.x;     // x: (B, ...), sigma view
+  Tensor d_prev;        // D_{i-1}: (B, ...)
+  double h_prev = 0.0;  // h_{i-1}
+  for (int64_t i = run.begin; i < run.end; ++i) {
+    const int64_t t = run.grid.timesteps[i];
+    const double sigma = run.grid.sigmas[i], sigma_next = run.grid.sigmas[i + 1];
     Tensor x_t;
     const Tensor d = denoised(denoiser, schedule, x, t, options.clip_x0, "dpm_solver_2m_sample", &x_t);  // D_i
     if (options.callback) options.callback(i, t, x_t, d);
@@ -29,7 +27,7 @@ Tensor dpm_solver_2m_sample(const Denoiser& denoiser, const NoiseSchedule& sched
     }
     const double h = std::log(sigma) - std::log(sigma_next);  // h_i = lambda_{i+1} - lambda_i, lambda = -log sigma
     Tensor d_hat = d;                                         // first step (of the range): DPM-Solver++(1) (eq. 10)
-    if (i > begin) {
+    if (i > run.begin) {
       const double r = h_prev / h;                                       // r_i = h_{i-1} / h_i
       d_hat = d * (1.0 + 1.0 / (2.0 * r)) - d_prev * (1.0 / (2.0 * r));  // D^_i (Alg. 2)
     }
@@ -37,7 +35,7 @@ Tensor dpm_solver_2m_sample(const Denoiser& denoiser, const NoiseSchedule& sched
     d_prev = d;
     h_prev = h;
   }
-  return end == N ? x : vp_from_scaled(x, schedule, s.timesteps[end]);  // back to the VP form at t_end
+  return finish_sigma_run(run, x, schedule);  // back to the VP form at t_end unless sigma reached 0
 }
 
 }  // namespace tinydiff

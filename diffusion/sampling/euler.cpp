@@ -19,37 +19,32 @@ std::pair<double, double> ancestral_sigmas(double sigma_from, double sigma_to, d
 
 Tensor euler_sample(const Denoiser& denoiser, const NoiseSchedule& schedule, const Tensor& x_T, Generator& /*gen*/,
                     const EulerOptions& options) {
-  check_start_noise(x_T, "euler_sample");
-  const SigmaSteps s = sampling_sigmas(schedule, options.steps, options.sigmas);
-  const int64_t N = static_cast<int64_t>(s.timesteps.size());
-  const auto [begin, end] = resolve_step_range(options.range, N, "euler_sample");
-  if (begin == end) return x_T;
-  Tensor x = scaled_from_vp(x_T.contiguous(), schedule, s.timesteps[begin]);  // x: (B, ...), sigma view
-  for (int64_t i = begin; i < end; ++i) {
-    const int64_t t = s.timesteps[i];
-    const double sigma = s.sigmas[i], sigma_next = s.sigmas[i + 1];
+  const SigmaRun run = start_sigma_run(x_T, schedule, options.steps, options.sigmas, options.range, "euler_sample");
+  if (run.begin == run.end) return x_T;
+  Tensor x = run.x;  // x: (B, ...), sigma view
+  for (int64_t i = run.begin; i < run.end; ++i) {
+    const int64_t t = run.grid.timesteps[i];
+    const double sigma = run.grid.sigmas[i], sigma_next = run.grid.sigmas[i + 1];
     Tensor x_t;
     const Tensor d = denoised(denoiser, schedule, x, t, options.clip_x0, "euler_sample", &x_t);  // D(x_i; sigma_i)
     if (options.callback) options.callback(i, t, x_t, d);
     const Tensor dx = (x - d) / sigma;  // d_i = (x_i - D) / sigma_i    (EDM Alg. 1 line 4)
     x = x + dx * (sigma_next - sigma);  // x_{i+1} = x_i + (sigma_{i+1} - sigma_i) d_i   (line 5)
   }
-  return end == N ? x : vp_from_scaled(x, schedule, s.timesteps[end]);  // back to the VP form at t_end
+  return finish_sigma_run(run, x, schedule);  // back to the VP form at t_end unless sigma reached 0
 }
 
 Tensor euler_ancestral_sample(const Denoiser& denoiser, const NoiseSchedule& schedule, const Tensor& x_T,
                               Generator& gen, const EulerAncestralOptions& options) {
   TD_CHECK(options.eta >= 0.0 && options.eta <= 1.0, "euler_ancestral_sample",
            fmt::format("eta must lie in [0, 1], got {}", options.eta));
-  check_start_noise(x_T, "euler_ancestral_sample");
-  const SigmaSteps s = sampling_sigmas(schedule, options.steps, options.sigmas);
-  const int64_t N = static_cast<int64_t>(s.timesteps.size());
-  const auto [begin, end] = resolve_step_range(options.range, N, "euler_ancestral_sample");
-  if (begin == end) return x_T;
-  Tensor x = scaled_from_vp(x_T.contiguous(), schedule, s.timesteps[begin]);  // x: (B, ...), sigma view
-  for (int64_t i = begin; i < end; ++i) {
-    const int64_t t = s.timesteps[i];
-    const double sigma = s.sigmas[i], sigma_next = s.sigmas[i + 1];
+  const SigmaRun run =
+      start_sigma_run(x_T, schedule, options.steps, options.sigmas, options.range, "euler_ancestral_sample");
+  if (run.begin == run.end) return x_T;
+  Tensor x = run.x;  // x: (B, ...), sigma view
+  for (int64_t i = run.begin; i < run.end; ++i) {
+    const int64_t t = run.grid.timesteps[i];
+    const double sigma = run.grid.sigmas[i], sigma_next = run.grid.sigmas[i + 1];
     Tensor x_t;
     const Tensor d = denoised(denoiser, schedule, x, t, options.clip_x0, "euler_ancestral_sample", &x_t);
     if (options.callback) options.callback(i, t, x_t, d);
@@ -58,7 +53,7 @@ Tensor euler_ancestral_sample(const Denoiser& denoiser, const NoiseSchedule& sch
     x = x + dx * (sigma_down - sigma);                                                  // Euler down to sigma_down
     if (sigma_up > 0.0) x = x + gen.normal(x.shape(), 0.0, 1.0, x.dtype()) * sigma_up;  // noise back up to sigma_{i+1}
   }
-  return end == N ? x : vp_from_scaled(x, schedule, s.timesteps[end]);  // back to the VP form at t_end
+  return finish_sigma_run(run, x, schedule);  // back to the VP form at t_end unless sigma reached 0
 }
 
 }  // namespace tinydiff

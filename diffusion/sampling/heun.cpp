@@ -7,15 +7,12 @@ namespace tinydiff {
 
 Tensor heun_sample(const Denoiser& denoiser, const NoiseSchedule& schedule, const Tensor& x_T, Generator& /*gen*/,
                    const HeunOptions& options) {
-  check_start_noise(x_T, "heun_sample");
-  const SigmaSteps s = sampling_sigmas(schedule, options.steps, options.sigmas);
-  const int64_t N = static_cast<int64_t>(s.timesteps.size());
-  const auto [begin, end] = resolve_step_range(options.range, N, "heun_sample");
-  if (begin == end) return x_T;
-  Tensor x = scaled_from_vp(x_T.contiguous(), schedule, s.timesteps[begin]);  // x: (B, ...), sigma view
-  for (int64_t i = begin; i < end; ++i) {
-    const int64_t t = s.timesteps[i];
-    const double sigma = s.sigmas[i], sigma_next = s.sigmas[i + 1];
+  const SigmaRun run = start_sigma_run(x_T, schedule, options.steps, options.sigmas, options.range, "heun_sample");
+  if (run.begin == run.end) return x_T;
+  Tensor x = run.x;  // x: (B, ...), sigma view
+  for (int64_t i = run.begin; i < run.end; ++i) {
+    const int64_t t = run.grid.timesteps[i];
+    const double sigma = run.grid.sigmas[i], sigma_next = run.grid.sigmas[i + 1];
     Tensor x_t;
     const Tensor d = denoised(denoiser, schedule, x, t, options.clip_x0, "heun_sample", &x_t);  // D(x_i; sigma_i)
     if (options.callback) options.callback(i, t, x_t, d);
@@ -25,11 +22,11 @@ Tensor heun_sample(const Denoiser& denoiser, const NoiseSchedule& schedule, cons
       x = x_euler;
       continue;
     }
-    const Tensor d2 = denoised(denoiser, schedule, x_euler, s.timesteps[i + 1], options.clip_x0, "heun_sample");
+    const Tensor d2 = denoised(denoiser, schedule, x_euler, run.grid.timesteps[i + 1], options.clip_x0, "heun_sample");
     const Tensor dx2 = (x_euler - d2) / sigma_next;         // d'_i                      (line 7)
     x = x + (dx * 0.5 + dx2 * 0.5) * (sigma_next - sigma);  // trapezoidal rule          (line 8)
   }
-  return end == N ? x : vp_from_scaled(x, schedule, s.timesteps[end]);  // back to the VP form at t_end
+  return finish_sigma_run(run, x, schedule);  // back to the VP form at t_end unless sigma reached 0
 }
 
 }  // namespace tinydiff

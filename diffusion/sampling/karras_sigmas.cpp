@@ -108,4 +108,21 @@ void check_start_noise(const Tensor& x_T, const char* op) {
   TD_CHECK(x_T.dim() >= 1, op, "x_T must have a batch axis (B, ...), got a 0-d tensor");
 }
 
+SigmaRun start_sigma_run(const Tensor& x_T, const NoiseSchedule& schedule, int64_t steps, SigmaSpacing spacing,
+                         const StepRange& range, const char* op) {
+  check_start_noise(x_T, op);
+  SigmaRun run;
+  run.grid = sampling_sigmas(schedule, steps, spacing);
+  const auto [begin, end] = resolve_step_range(range, static_cast<int64_t>(run.grid.timesteps.size()), op);
+  run.begin = begin;
+  run.end = end;
+  if (begin < end) run.x = scaled_from_vp(x_T.contiguous(), schedule, run.grid.timesteps[begin]);  // (B, ...)
+  return run;
+}
+
+Tensor finish_sigma_run(const SigmaRun& run, const Tensor& x, const NoiseSchedule& schedule) {
+  const int64_t N = static_cast<int64_t>(run.grid.timesteps.size());
+  return run.end == N ? x : vp_from_scaled(x, schedule, run.grid.timesteps[run.end]);  // VP form at t_end
+}
+
 }  // namespace tinydiff

@@ -105,4 +105,22 @@ Tensor denoised(const Denoiser& denoiser, const NoiseSchedule& schedule, const T
 /// Checks a sampler's starting noise x_T (defined, floating, with a batch axis); throws Error naming `op`.
 void check_start_noise(const Tensor& x_T, const char* op);
 
+/// What every sampler on the \f$\sigma\f$ grid does before its first step: the grid, the steps [begin, end) that
+/// its StepRange selects, and the start \f$x = x_T/\sqrt{\bar\alpha_{t_{begin}}}\f$ in the \f$\sigma\f$ view.
+struct SigmaRun {
+  SigmaSteps grid;    ///< the N-step grid (sampling_sigmas)
+  int64_t begin = 0;  ///< first step taken
+  int64_t end = 0;    ///< one past the last step taken (begin == end: nothing to do, return x_T)
+  Tensor x;           ///< (B, ...): the start in the sigma view
+};
+
+/// Checks x_T (check_start_noise), builds the grid of `steps` and `spacing` and resolves `range` on it; errors name
+/// `op`.
+SigmaRun start_sigma_run(const Tensor& x_T, const NoiseSchedule& schedule, int64_t steps, SigmaSpacing spacing,
+                         const StepRange& range, const char* op);
+
+/// The sampler's result from x (B, ...) in the sigma view after step `run.end` - 1: x itself when the run reached
+/// \f$\sigma = 0\f$, else back in the VP form at \f$t_{end}\f$ (so that another sampler can continue there).
+Tensor finish_sigma_run(const SigmaRun& run, const Tensor& x, const NoiseSchedule& schedule);
+
 }  // namespace tinydiff
