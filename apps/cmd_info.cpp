@@ -13,6 +13,7 @@
 
 #include "apps/cli_errors.h"
 #include "apps/commands.h"
+#include "apps/load_checkpoint.h"
 #include "diffusion/data/fashion_mnist.h"
 #include "diffusion/evaluation/fashion_classifier.h"
 #include "diffusion/models/checkpoint_schema.h"
@@ -47,15 +48,11 @@ std::string data_line(const std::string& path, const std::map<std::string, std::
       get("caption_tokens"), get("truncated_captions"));
 }
 
-void run_info(const std::string& path) {
-  if (!std::filesystem::exists(path))
-    throw CliError(kExitBadFile, fmt::format("the checkpoint '{}' does not exist", path),
-                   "pass a checkpoint.safetensors written by 'tinydiff train'");
-  TrainedModel m;
+void run_info(const std::string& path, bool json) {
+  const TrainedModel m = load_checkpoint(path);
   TrainOptions o;
   TrainingMetadata t;
   try {
-    m = load_trained_model(path, true);
     o = read_checkpoint_train_options(path);
     t = read_training_metadata(m.metadata, path, "info");
   } catch (const Error& e) {
@@ -63,6 +60,30 @@ void run_info(const std::string& path) {
                    "pass a checkpoint.safetensors written by 'tinydiff train'");
   }
   const ModelConfig& c = m.config;
+  if (json) {  // the same facts as one JSON object, for scripts
+    const auto parsed = [](const std::string& text) {
+      return text.empty() ? nlohmann::json() : nlohmann::json::parse(text, nullptr, false);
+    };
+    nlohmann::json j;
+    j["checkpoint"] = path;
+    j["file_bytes"] = std::filesystem::file_size(path);
+    j["written_by"] = m.written_by;
+    j["config"] = parsed(to_json(c));
+    j["parameters"] = {{"total", m.model->parameter_count()},
+                       {"text_encoder", m.model->text_encoder.parameter_count()},
+                       {"unet", m.model->unet.parameter_count()}};
+    j["schedule"] = {{"name", m.schedule.name}, {"num_timesteps", m.schedule.num_timesteps}};
+    j["prediction"] = prediction_name(m.model->prediction());
+    j["dataset"] = m.dataset;
+    j["step"] = m.step;
+    j["elapsed_seconds"] = t.elapsed_seconds;
+    j["nonfinite_steps"] = t.nonfinite_steps;
+    j["data"] = parsed(read_model_metadata(m.metadata, path, "info").data);
+    j["train_options"] = parsed(t.train_options);
+    j["vocabulary"] = m.tokenizer->vocab();
+    std::fputs((j.dump(2) + "\n").c_str(), stdout);
+    return;
+  }
   std::string out;
   out +=
       fmt::format("checkpoint   {} ({:.1f} MB)\n", path, static_cast<double>(std::filesystem::file_size(path)) / 1e6);
@@ -83,6 +104,8 @@ void run_info(const std::string& path) {
   out += fmt::format("training     {} steps on '{}' ({} of training, {} skipped non-finite steps)\n", m.step, m.dataset,
                      format_duration(t.elapsed_seconds), t.nonfinite_steps);
   out += data_line(path, m.metadata);
+  out += fmt::format("written by   {}\n",
+                     m.written_by.empty() ? "a tinydiff from before versions were recorded" : m.written_by);
   out += fmt::format(
       "options      batch {}, seed {}, lr {} (warm-up {}, {}), weight decay {}, EMA {}, caption dropout "
       "{}, clip {}{}, loss weight {}\n",
@@ -149,19 +172,24 @@ void add_info_command(CLI::App& app) {
       "info", "Describe a checkpoint (config, parameters, vocabulary, training) or, with --system, this machine");
   auto path = std::make_shared<std::string>();
   auto system = std::make_shared<bool>(false);
+  auto json = std::make_shared<bool>(false);
   CLI::Option* checkpoint =
       sub->add_option("--checkpoint", *path, "A checkpoint.safetensors written by 'tinydiff train'");
   CLI::Option* sys = sub->add_flag("--system", *system,
                                    "Describe this machine: CPU, OpenBLAS build and kernels, measured sgemm speed, "
                                    "threads, wait policy, where caches and data sets live");
-  sub->callback([path, system, checkpoint, sys] {
+  sub->add_flag("--json", *json, "With --checkpoint: print the description as one JSON object (for scripts)");
+  sub->callback([path, system, json, checkpoint, sys] {
     if (checkpoint->count() == 0 && sys->count() == 0)
       throw CliError(kExitUsage, "tinydiff info needs --checkpoint FILE or --system",
                      "e.g. 'tinydiff info --checkpoint runs/fashion/checkpoint.safetensors'");
+    if (*json && (*system || checkpoint->count() == 0))
+      throw CliError(kExitUsage, "--json describes a checkpoint: give --checkpoint FILE without --system",
+                     "e.g. 'tinydiff info --checkpoint runs/fashion/checkpoint.safetensors --json'");
     if (*system) run_system_info();
     if (checkpoint->count() > 0) {
       if (*system) std::fputs("\n", stdout);
-      run_info(*path);
+      run_info(*path, *json);
     }
   });
 }

@@ -15,6 +15,7 @@
 #include "nn/distributed.h"
 #include "tensor/error.h"
 #include "tensor/process_env.h"
+#include "tensor/version.h"
 
 namespace {
 
@@ -35,7 +36,7 @@ int main(int argc, char** argv) {
   const tinydiff::DistributedSession mpi(&argc, &argv);
   CLI::App app{"tinydiff: train text-to-image diffusion models from scratch on the CPU, and sample from them.",
                "tinydiff"};
-  app.set_version_flag("--version", std::string("tinydiff ") + TINYDIFF_VERSION);
+  app.set_version_flag("--version", "tinydiff " + tinydiff::version_string());
   app.require_subcommand(1);
   // An option given twice takes its last value (as most Unix tools do), so a script can
   // append overrides to a shared command line. Subcommands inherit this default.

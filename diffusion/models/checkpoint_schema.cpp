@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "nn/checkpoint.h"
+#include "tensor/version.h"
 
 namespace tinydiff {
 
@@ -30,6 +31,7 @@ constexpr const char* kRngDropout = "rng.dropout";
 constexpr const char* kNonfiniteSteps = "nonfinite_steps";
 constexpr const char* kElapsedSeconds = "elapsed_seconds";
 constexpr const char* kParameterCount = "parameter_count";
+constexpr const char* kWrittenBy = "written_by";
 
 // The value under `key`, or Error "PATH: not a text-to-image <kind> (no 'KEY' metadata)".
 const std::string& required(const std::map<std::string, std::string>& metadata, const std::string& key,
@@ -99,6 +101,7 @@ std::map<std::string, std::string> checkpoint_metadata(const ModelMetadata& mode
       {kNonfiniteSteps, std::to_string(training.nonfinite_steps)},
       {kElapsedSeconds, fmt::format("{}", training.elapsed_seconds)},
       {kParameterCount, std::to_string(training.parameter_count)},
+      {kWrittenBy, "tinydiff " + version_string()},
   };
   if (!model.data.empty()) out[kData] = model.data;
   return out;
@@ -134,6 +137,8 @@ ModelMetadata read_model_metadata(const std::map<std::string, std::string>& meta
   out.step = get_int(kStep);
   const auto data = metadata.find(kData);
   if (data != metadata.end()) out.data = data->second;
+  const auto written_by = metadata.find(kWrittenBy);
+  if (written_by != metadata.end()) out.written_by = written_by->second;
   return out;
 }
 

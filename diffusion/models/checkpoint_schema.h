@@ -24,6 +24,8 @@
 ///     nonfinite_steps  steps skipped for a non-finite loss or gradient
 ///     elapsed_seconds  training wall time so far
 ///     parameter_count  the model's parameter count (for people reading the file)
+///     written_by       "tinydiff VERSION (git COMMIT)" of the program that wrote the file (tensor/version.h);
+///                      absent in checkpoints from before it was recorded
 ///
 /// besides nn/checkpoint.h's own "tinydiff.format" and "tinydiff.ema_num_updates". `ModelMetadata`
 /// is what sampling needs, `TrainingMetadata` what resuming needs besides the tensors.
@@ -83,6 +85,7 @@ struct ModelMetadata {
   std::string dataset;                          ///< the training data set ("fashion", "shapes")
   int64_t step = 0;                             ///< training steps done
   std::string data{};                           ///< the training folder as JSON (see the keys); "" for built-in sets
+  std::string written_by{};                     ///< the tinydiff that wrote the file; "" when not recorded
 };
 
 /// What a checkpoint holds about its training run besides the tensors: what resuming needs.

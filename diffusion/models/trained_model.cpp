@@ -19,6 +19,7 @@ TrainedModel load_trained_model(const std::string& path, bool use_ema) {
   out.schedule = std::move(meta.schedule);
   out.dataset = meta.dataset;
   out.step = meta.step;
+  out.written_by = meta.written_by;
   out.metadata = data.metadata;
 
   Generator init(0);  // the weights are overwritten below

@@ -36,6 +36,7 @@ struct TrainedModel {
   NoiseSchedule schedule;                       ///< the training noise schedule
   std::string dataset;                          ///< the training data set ("fashion", "shapes")
   int64_t step = 0;                             ///< training steps done
+  std::string written_by;                       ///< "tinydiff VERSION (git COMMIT)" that wrote it; "" if not recorded
   std::map<std::string, std::string> metadata;  ///< every metadata string of the file
 };
 

@@ -8,6 +8,7 @@
 
 #include "diffusion/models/checkpoint_schema.h"
 #include "nn/checkpoint.h"
+#include "tensor/version.h"
 
 using namespace tinydiff;
 
@@ -59,7 +60,7 @@ TEST_CASE("checkpoint metadata has the documented keys and reads back what was w
   // Written by every checkpoint since the format's first version: renaming one breaks old files.
   CHECK(keys == std::set<std::string>{"model_type", "config", "tokenizer", "schedule", "num_timesteps", "prediction",
                                       "dataset", "step", "train_options", "rng.data", "rng.noise", "rng.dropout",
-                                      "nonfinite_steps", "elapsed_seconds", "parameter_count"});
+                                      "nonfinite_steps", "elapsed_seconds", "parameter_count", "written_by"});
   CHECK(meta.at("model_type") == "text-to-image");
   CHECK(meta.at("schedule") == "cosine");
   CHECK(meta.at("num_timesteps") == "200");
@@ -67,6 +68,7 @@ TEST_CASE("checkpoint metadata has the documented keys and reads back what was w
   CHECK(meta.at("step") == "1234");
   CHECK(meta.at("rng.noise") == "8:368880");
   CHECK(meta.at("elapsed_seconds") == "12.728559538");
+  CHECK(meta.at("written_by") == "tinydiff " + version_string());
 
   const ModelMetadata m = read_model_metadata(as_in_file(), "x.safetensors");
   CHECK(to_json(m.config) == to_json(model_metadata().config));
@@ -77,6 +79,7 @@ TEST_CASE("checkpoint metadata has the documented keys and reads back what was w
   CHECK(m.prediction == Prediction::V);
   CHECK(m.dataset == "shapes");
   CHECK(m.step == 1234);
+  CHECK(m.written_by == "tinydiff " + version_string());
 
   const TrainingMetadata t = read_training_metadata(as_in_file(), "x.safetensors", "test");
   CHECK(t.train_options == training_metadata().train_options);
