@@ -19,6 +19,8 @@
 
 #include "apps/cli_errors.h"
 #include "apps/commands.h"
+#include "apps/load_checkpoint.h"
+#include "apps/sampler_args.h"
 #include "apps/step_progress.h"
 #include "diffusion/data/image_io.h"
 #include "diffusion/evaluation/evaluate.h"
@@ -34,8 +36,7 @@ namespace {
 struct EvalArgs {
   std::string checkpoint, images, dataset, out, guidance = "3", classifier, data_dir = kFashionMnistDir;
   std::string data;  // --nearest on a folder-trained model: the folder, if it moved (default: the stored one)
-  std::string sampler = "ddim", sigmas = "karras";
-  double eta = 0.0;
+  SamplerArgs s;     // --sampler, --sigmas, --eta
   int64_t samples = 50, steps = 50, batch = 64, real_images = 2000, baseline_images = 500;
   uint64_t seed = 0;
   int threads = 0;
@@ -65,28 +66,12 @@ void check_args(const EvalArgs& a, EvalOptions& o, const CLI::App& sub) {
   } catch (const Error& e) {
     usage(e.what(), "give one scale or a comma-separated list, e.g. --guidance 3 or --guidance 0,1,3,5");
   }
-  try {
-    o.sampler = parse_sampler_kind(a.sampler);
-  } catch (const Error&) {
-    usage(fmt::format("unknown sampler '{}'", a.sampler),
-          fmt::format("choose --sampler {}", fmt::join(sampler_names(), ", ")));
-  }
-  try {
-    o.sigmas = parse_sigma_spacing(a.sigmas);
-  } catch (const Error&) {
-    usage(fmt::format("unknown --sigmas '{}'", a.sigmas), "choose --sigmas karras or uniform");
-  }
-  if ((o.sampler == SamplerKind::Ddim || o.sampler == SamplerKind::Ddpm) && sub.count("--sigmas"))
-    usage(fmt::format("--sigmas does not apply to {}", a.sampler),
-          "--sigmas chooses the noise levels of euler, euler_a, heun and dpmpp_2m");
-  if (!(a.eta >= 0 && a.eta <= 1))
-    usage(fmt::format("--eta must be in [0, 1], got {}", a.eta), "0 is deterministic DDIM");
-  if (o.sampler != SamplerKind::Ddim && a.eta != 0)
-    usage(fmt::format("--eta {} applies to ddim only", a.eta),
-          fmt::format("leave out --eta with --sampler {}", a.sampler));
+  const SamplerChoice choice = parse_sampler_args(a.s, sub);
+  o.sampler = choice.kind;
+  o.sigmas = choice.sigmas;
   if (!a.dataset.empty() && !has_evaluation(a.dataset))
     usage(fmt::format("unknown --dataset '{}' for eval", a.dataset), "eval knows --dataset fashion and shapes");
-  o.eta = a.eta;
+  o.eta = a.s.eta;
   o.samples = a.samples;
   o.steps = a.steps;
   o.batch = a.batch;
@@ -137,23 +122,8 @@ void finish(const EvalReport& report, const std::string& out) {
   std::fputs(fmt::format("\ntinydiff: wrote {}\n", out).c_str(), stdout);
 }
 
-void run_checkpoint(const EvalArgs& a, EvalOptions& o, const CLI::App& sub) {
-  namespace fs = std::filesystem;
-  const std::string out = a.out.empty() ? (fs::path(a.checkpoint).parent_path() / "eval.json").string() : a.out;
-  if (!fs::exists(a.checkpoint))
-    throw CliError(kExitBadFile, fmt::format("the checkpoint '{}' does not exist", a.checkpoint),
-                   "train one with 'tinydiff train --out DIR' and pass DIR/checkpoint.safetensors");
-  TrainedModel m;
-  try {
-    m = load_trained_model(a.checkpoint, true);
-  } catch (const Error& e) {
-    throw CliError(kExitBadFile, fmt::format("cannot load the checkpoint: {}", e.what()),
-                   "pass a checkpoint.safetensors written by 'tinydiff train'");
-  }
-  if (!has_evaluation(m.dataset))
-    throw CliError(kExitBadFile,
-                   fmt::format("the checkpoint was trained on the data set '{}', which has no evaluation", m.dataset),
-                   "eval scores checkpoints trained with --dataset fashion or --dataset shapes");
+// The options that must agree with the checkpoint's model: --dataset (if given) and --steps.
+void check_against_model(const EvalArgs& a, const EvalOptions& o, const TrainedModel& m) {
   if (!a.dataset.empty() && a.dataset != m.dataset)
     usage(fmt::format("--dataset {} contradicts the checkpoint, which was trained on '{}'", a.dataset, m.dataset),
           "leave out --dataset with --checkpoint (the checkpoint knows its data set)");
@@ -161,6 +131,17 @@ void run_checkpoint(const EvalArgs& a, EvalOptions& o, const CLI::App& sub) {
     throw CliError(kExitUsage,
                    fmt::format("--steps {} is more than the model's {} timesteps", o.steps, m.schedule.num_timesteps),
                    fmt::format("use at most --steps {}", m.schedule.num_timesteps));
+}
+
+void run_checkpoint(const EvalArgs& a, EvalOptions& o, const CLI::App& sub) {
+  namespace fs = std::filesystem;
+  const std::string out = a.out.empty() ? (fs::path(a.checkpoint).parent_path() / "eval.json").string() : a.out;
+  const TrainedModel m = load_checkpoint(a.checkpoint);
+  if (!has_evaluation(m.dataset))
+    throw CliError(kExitBadFile,
+                   fmt::format("the checkpoint was trained on the data set '{}', which has no evaluation", m.dataset),
+                   "eval scores checkpoints trained with --dataset fashion or --dataset shapes");
+  check_against_model(a, o, m);
   if (o.sampler == SamplerKind::Ddpm && sub.count("--steps"))
     print_warning(fmt::format("--steps is ignored by ddpm, which takes all {} steps", m.schedule.num_timesteps));
   check_writable(out);
@@ -199,23 +180,8 @@ void run_nearest(const EvalArgs& a, EvalOptions& o) {
     usage(fmt::format("--nearest takes one --guidance value, got {}", a.guidance), "e.g. --guidance 3");
   const std::string out = a.out.empty() ? (fs::path(a.checkpoint).parent_path() / "nearest.json").string() : a.out;
   const std::string png = fs::path(out).replace_extension(".png").string();
-  if (!fs::exists(a.checkpoint))
-    throw CliError(kExitBadFile, fmt::format("the checkpoint '{}' does not exist", a.checkpoint),
-                   "train one with 'tinydiff train --out DIR' and pass DIR/checkpoint.safetensors");
-  TrainedModel m;
-  try {
-    m = load_trained_model(a.checkpoint, true);
-  } catch (const Error& e) {
-    throw CliError(kExitBadFile, fmt::format("cannot load the checkpoint: {}", e.what()),
-                   "pass a checkpoint.safetensors written by 'tinydiff train'");
-  }
-  if (!a.dataset.empty() && a.dataset != m.dataset)
-    usage(fmt::format("--dataset {} contradicts the checkpoint, which was trained on '{}'", a.dataset, m.dataset),
-          "leave out --dataset with --checkpoint (the checkpoint knows its data set)");
-  if (o.sampler != SamplerKind::Ddpm && o.steps > m.schedule.num_timesteps)
-    throw CliError(kExitUsage,
-                   fmt::format("--steps {} is more than the model's {} timesteps", o.steps, m.schedule.num_timesteps),
-                   fmt::format("use at most --steps {}", m.schedule.num_timesteps));
+  const TrainedModel m = load_checkpoint(a.checkpoint);
+  check_against_model(a, o, m);
   std::unique_ptr<TrainingData> data;
   try {
     DataOptions d;
@@ -361,16 +327,7 @@ void add_eval_command(CLI::App& app) {
                   "Sampler steps: one model evaluation each, except heun (2 per step but the last: 2 steps - 1); "
                   "ddpm always takes all T")
       ->capture_default_str();
-  sub->add_option("--sampler", a->sampler,
-                  "ddim, ddpm, euler, euler_a (Euler ancestral), heun, or dpmpp_2m (DPM-Solver++(2M), also "
-                  "'dpm++2m')")
-      ->capture_default_str();
-  sub->add_option("--sigmas", a->sigmas,
-                  "Noise levels of euler, euler_a, heun and dpmpp_2m: karras (Karras et al. 2022, rho 7) or uniform "
-                  "(uniform in the timestep, like ddim)")
-      ->capture_default_str();
-  sub->add_option("--eta", a->eta, "DDIM eta: 0 deterministic, 1 DDPM-like noise (drawn from --seed)")
-      ->capture_default_str();
+  add_sampler_options(sub, &a->s, "DDIM eta: 0 deterministic, 1 DDPM-like noise (drawn from --seed)");
   sub->add_option("--guidance", a->guidance, "Guidance scale, or a comma-separated sweep such as 0,1,3,5")
       ->capture_default_str();
   sub->add_option("--seed", a->seed, "Seed of the starting noise (and of the Shapes prompts)")->capture_default_str();

@@ -10,6 +10,7 @@
 #include "apps/cli_errors.h"
 #include "apps/commands.h"
 #include "apps/edit_inputs.h"
+#include "apps/load_checkpoint.h"
 #include "apps/output_dir.h"
 #include "diffusion/data/image_io.h"
 #include "diffusion/models/invert.h"
@@ -38,23 +39,11 @@ void check_args(const InvertArgs& a) {
   if (a.threads < 0) usage(fmt::format("--threads must not be negative, got {}", a.threads), "0 uses every core");
 }
 
-TrainedModel load(const std::string& path, bool use_ema) {
-  if (!std::filesystem::exists(path))
-    throw CliError(kExitBadFile, fmt::format("the checkpoint '{}' does not exist", path),
-                   "train one with 'tinydiff train --out DIR' and pass DIR/checkpoint.safetensors");
-  try {
-    return load_trained_model(path, use_ema);
-  } catch (const Error& e) {
-    throw CliError(kExitBadFile, fmt::format("cannot load the checkpoint: {}", e.what()),
-                   "pass a checkpoint.safetensors written by 'tinydiff train'");
-  }
-}
-
 void run_invert(const InvertArgs& a) {
   check_args(a);
   if (a.threads > 0) omp_set_num_threads(a.threads);
   const Tensor png = read_png_flag(a.image, "--image");  // (C, H, W) in [-1, 1]
-  const TrainedModel m = load(a.checkpoint, !a.raw_weights);
+  const TrainedModel m = load_checkpoint(a.checkpoint, !a.raw_weights);
   const int64_t C = m.config.image_channels, S = m.config.image_size;
   check_image_fits(png, a.image, "--image", C, S);
   if (a.steps > m.schedule.num_timesteps)

@@ -6,12 +6,15 @@
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <random>
 #include <utility>
 
 #include "apps/cli_errors.h"
 #include "apps/commands.h"
 #include "apps/edit_inputs.h"
+#include "apps/load_checkpoint.h"
 #include "apps/output_dir.h"
+#include "apps/sampler_args.h"
 #include "apps/step_progress.h"
 #include "diffusion/data/image_io.h"
 #include "diffusion/models/generate.h"
@@ -25,47 +28,29 @@ namespace {
 constexpr int64_t kMaxCount = 10000;
 
 struct SampleArgs {
-  std::string checkpoint, prompt, out, sampler = "ddim", sigmas = "karras";
+  std::string checkpoint, prompt, out;
+  std::string output;  // -o/--output FILE.png: one file instead of the --out folder
+  SamplerArgs s;       // --sampler, --sigmas, --eta
   std::string negative_prompt, init_image, mask, init_noise;  // editing; empty: not given
   int64_t count = 8, steps = 50, batch = 64, resample = 1;
-  double eta = 0.0, guidance = 3.0;
+  double guidance = 3.0;
   double strength = -1.0;  // -1: not given (0.8 for image-to-image, 1 for inpainting)
-  uint64_t seed = 0;
+  int64_t seed = 0;        // -1: a random seed, printed
   int threads = 0;
   bool raw_weights = false;
 };
-
-// The sampler and sigma spacing named by --sampler and --sigmas (usage errors for unknown names, for --sigmas
-// with a sampler that has no sigmas, and for --eta with a sampler other than ddim).
-std::pair<SamplerKind, SigmaSpacing> parse_sampler_args(const SampleArgs& a, const CLI::App& sub) {
-  SamplerKind kind = SamplerKind::Ddim;
-  SigmaSpacing sigmas = SigmaSpacing::Karras;
-  try {
-    kind = parse_sampler_kind(a.sampler);
-  } catch (const Error&) {
-    throw CliError(kExitUsage, fmt::format("unknown sampler '{}'", a.sampler),
-                   fmt::format("choose --sampler {}", fmt::join(sampler_names(), ", ")));
-  }
-  try {
-    sigmas = parse_sigma_spacing(a.sigmas);
-  } catch (const Error&) {
-    throw CliError(kExitUsage, fmt::format("unknown --sigmas '{}'", a.sigmas), "choose --sigmas karras or uniform");
-  }
-  const bool ode = kind != SamplerKind::Ddim && kind != SamplerKind::Ddpm;
-  if (!ode && sub.count("--sigmas"))
-    throw CliError(kExitUsage, fmt::format("--sigmas does not apply to {}", a.sampler),
-                   "--sigmas chooses the noise levels of euler, euler_a, heun and dpmpp_2m; ddim takes its "
-                   "timesteps from --steps");
-  if (kind != SamplerKind::Ddim && a.eta != 0)
-    throw CliError(kExitUsage, fmt::format("--eta {} applies to ddim only", a.eta),
-                   fmt::format("leave out --eta with --sampler {}", a.sampler));
-  return {kind, sigmas};
-}
 
 void check_args(const SampleArgs& a) {
   const auto usage = [](const std::string& problem, const std::string& hint) {
     throw CliError(kExitUsage, problem, hint);
   };
+  if (a.out.empty() == a.output.empty())
+    usage(a.out.empty() ? "no output given: --out DIR or -o FILE.png is required" : "--out and -o/--output both given",
+          "--out DIR writes 000.png, 001.png, ... and grid.png; -o FILE.png writes one PNG");
+  if (!a.output.empty() && std::filesystem::path(a.output).extension() != ".png")
+    usage(fmt::format("-o/--output '{}' does not end in .png", a.output), "name the image file, e.g. -o bag.png");
+  if (a.seed < -1)
+    usage(fmt::format("--seed must be a non-negative integer or -1 (random), got {}", a.seed), "e.g. --seed 42");
   if (a.count < 1 || a.count > kMaxCount)
     usage(fmt::format("--count must be 1..{}, got {}", kMaxCount, a.count),
           "ask for at least one image, e.g. --count 8");
@@ -73,8 +58,6 @@ void check_args(const SampleArgs& a) {
   if (a.steps < 1)
     usage(fmt::format("--steps must be at least 1, got {}", a.steps),
           "DDIM works well with 25-100 steps, dpmpp_2m with 10-20");
-  if (!(a.eta >= 0 && a.eta <= 1))
-    usage(fmt::format("--eta must be in [0, 1], got {}", a.eta), "0 is deterministic DDIM");
   if (!std::isfinite(a.guidance) || a.guidance < 0)
     usage(fmt::format("--guidance must be a number >= 0, got {}", a.guidance),
           "3 is a good start; 1 turns guidance off");
@@ -108,26 +91,16 @@ void warn_about_prompt(const Tokenizer& tokenizer, const std::string& prompt, co
                               tokenizer.max_length(), tokenizer.max_length() - 1));
 }
 
-TrainedModel load(const std::string& path, bool use_ema) {
-  if (!std::filesystem::exists(path))
-    throw CliError(kExitBadFile, fmt::format("the checkpoint '{}' does not exist", path),
-                   "train one with 'tinydiff train --out DIR' and pass DIR/checkpoint.safetensors");
-  try {
-    return load_trained_model(path, use_ema);
-  } catch (const Error& e) {
-    throw CliError(kExitBadFile, fmt::format("cannot load the checkpoint: {}", e.what()),
-                   "pass a checkpoint.safetensors written by 'tinydiff train'");
-  }
-}
-
 void run_sample(const SampleArgs& a, const CLI::App& sub) {
   check_args(a);
-  const auto [kind, sigmas] = parse_sampler_args(a, sub);
+  const SamplerChoice choice = parse_sampler_args(a.s, sub);
+  const SamplerKind kind = choice.kind;
+  const SigmaSpacing sigmas = choice.sigmas;
   if (a.threads > 0) omp_set_num_threads(a.threads);
   // The editing files are read before the checkpoint, so that a wrong file fails fast.
   const Tensor init_png = a.init_image.empty() ? Tensor() : read_png_flag(a.init_image, "--init-image");
   const Tensor mask_png = a.mask.empty() ? Tensor() : read_png_flag(a.mask, "--mask");
-  const TrainedModel m = load(a.checkpoint, !a.raw_weights);
+  const TrainedModel m = load_checkpoint(a.checkpoint, !a.raw_weights);
   const int64_t C = m.config.image_channels, S = m.config.image_size;
   EditOptions edit;
   if (init_png.defined()) {
@@ -148,7 +121,10 @@ void run_sample(const SampleArgs& a, const CLI::App& sub) {
   if (file_noise.defined() && kind == SamplerKind::Ddpm)
     print_warning("--init-noise is DDIM's noise (from 'tinydiff invert'); ddpm adds fresh noise at every step");
 
-  OutputDir out(a.out, "--out");
+  // -o FILE.png writes into FILE's folder (made if missing); --out DIR into DIR.
+  const std::string parent = std::filesystem::path(a.output).parent_path().string();
+  OutputDir out(a.out.empty() ? (parent.empty() ? std::string(".") : parent) : a.out,
+                a.out.empty() ? "-o/--output" : "--out");
   // Tokenize once to warn about what the model cannot read.
   warn_about_prompt(*m.tokenizer, a.prompt, "prompt", a.checkpoint);
   if (!a.negative_prompt.empty()) {
@@ -158,20 +134,21 @@ void run_sample(const SampleArgs& a, const CLI::App& sub) {
   }
 
   GenerateOptions g;
-  g.sampler = image_sampler_options(kind, a.steps, a.eta, sigmas);
+  g.sampler = image_sampler_options(kind, a.steps, a.s.eta, sigmas);
   // From inverted noise, deterministic DDIM samples as 'tinydiff invert' reconstructs: without clipping x0_hat.
-  if (!a.init_noise.empty() && kind == SamplerKind::Ddim && a.eta == 0.0)
+  if (!a.init_noise.empty() && kind == SamplerKind::Ddim && a.s.eta == 0.0)
     g.sampler = inversion_sampler_options(a.steps);
   g.guidance = a.guidance;
   g.batch = a.batch;
   if (!a.negative_prompt.empty()) g.negative_prompts = {a.negative_prompt};
   g.edit = edit;
   const int64_t T = m.schedule.num_timesteps;
-  Generator gen(a.seed);
+  const uint64_t seed = a.seed == -1 ? std::random_device{}() : static_cast<uint64_t>(a.seed);
+  Generator gen(seed);
   Tensor x_T = gen.normal({a.count, C, S, S});  // (N, C, S, S)
   if (file_noise.defined()) x_T = file_noise;   // (N, C, S, S) from 'tinydiff invert'
   const int64_t steps = sampler_steps(g.sampler, T), nfe = sampler_evaluations(g.sampler, T);
-  const bool ode = kind != SamplerKind::Ddim && kind != SamplerKind::Ddpm;
+  const bool ode = choice.uses_sigmas();
   std::string editing;
   if (!a.negative_prompt.empty()) editing += fmt::format(", negative prompt \"{}\"", a.negative_prompt);
   if (edit.init.defined())
@@ -179,11 +156,11 @@ void run_sample(const SampleArgs& a, const CLI::App& sub) {
                            edit.strength);
   if (edit.mask.defined()) editing += fmt::format(" with mask '{}' (resample {})", a.mask, a.resample);
   if (file_noise.defined()) editing += fmt::format(", noise from '{}'", a.init_noise);
-  std::fputs(fmt::format("tinydiff: sampling {} image{} of \"{}\" ({}, {} steps{}{}, guidance {}, {} weights, step {} "
-                         "of '{}'{})\n",
+  std::fputs(fmt::format("tinydiff: sampling {} image{} of \"{}\" ({}, {} steps{}{}, guidance {}, seed {}, {} weights, "
+                         "step {} of '{}'{})\n",
                          a.count, a.count == 1 ? "" : "s", a.prompt, sampler_name(kind), steps,
                          nfe != steps ? fmt::format(" = {} model evaluations", nfe) : "",
-                         ode ? fmt::format(", {} sigmas", sigma_spacing_name(sigmas)) : "", a.guidance,
+                         ode ? fmt::format(", {} sigmas", sigma_spacing_name(sigmas)) : "", a.guidance, seed,
                          a.raw_weights ? "training" : "EMA", m.step, m.dataset, editing)
                  .c_str(),
              stdout);
@@ -202,24 +179,33 @@ void run_sample(const SampleArgs& a, const CLI::App& sub) {
 
   std::vector<std::string> written;
   try {
-    for (int64_t i = 0; i < a.count; ++i) {
-      const std::string path = (std::filesystem::path(a.out) / fmt::format("{:03}.png", i)).string();
-      save_png(path, images.slice(0, i, i + 1).squeeze(0));  // (C, S, S)
-      written.push_back(path);
+    if (!a.output.empty()) {  // -o FILE.png: the image, or the grid of all --count images
+      save_png(a.output, a.count == 1 ? images.squeeze(0) : make_grid(images, std::min<int64_t>(a.count, 8)));
+      written.push_back(a.output);
+    } else {
+      for (int64_t i = 0; i < a.count; ++i) {
+        const std::string path = (std::filesystem::path(a.out) / fmt::format("{:03}.png", i)).string();
+        save_png(path, images.slice(0, i, i + 1).squeeze(0));  // (C, S, S)
+        written.push_back(path);
+      }
+      const std::string grid = (std::filesystem::path(a.out) / "grid.png").string();
+      save_png(grid, make_grid(images, std::min<int64_t>(a.count, 8)));
+      written.push_back(grid);
     }
-    const std::string grid = (std::filesystem::path(a.out) / "grid.png").string();
-    save_png(grid, make_grid(images, std::min<int64_t>(a.count, 8)));
-    written.push_back(grid);
   } catch (const Error& e) {
     std::error_code ec;
     for (const auto& p : written) std::filesystem::remove(p, ec);
     throw CliError(kExitBadFile, fmt::format("cannot write the images: {}", e.what()),
-                   "check free disk space and that --out is writable");
+                   "check free disk space and that the output folder is writable");
   }
   out.keep();
-  const std::string files =
-      a.count == 1 ? written.front() : fmt::format("{} ... {}", written.front(), written[written.size() - 2]);
-  std::fputs(fmt::format("tinydiff: wrote {} and {}\n", files, written.back()).c_str(), stdout);
+  if (written.size() == 1) {
+    std::fputs(fmt::format("tinydiff: wrote {}\n", written.front()).c_str(), stdout);
+  } else {
+    const std::string files =
+        a.count == 1 ? written.front() : fmt::format("{} ... {}", written.front(), written[written.size() - 2]);
+    std::fputs(fmt::format("tinydiff: wrote {} and {}\n", files, written.back()).c_str(), stdout);
+  }
 }
 
 }  // namespace
@@ -228,26 +214,20 @@ void add_sample_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("sample", "Generate images for a text prompt from a trained checkpoint");
   auto a = std::make_shared<SampleArgs>();
   sub->add_option("--checkpoint", a->checkpoint, "A checkpoint.safetensors written by 'tinydiff train'")->required();
-  sub->add_option("--prompt", a->prompt, "The text prompt (\"\" samples unconditionally)")->required();
-  sub->add_option("--out", a->out, "Output folder: 000.png, 001.png, ... and grid.png")->required();
+  sub->add_option("-p,--prompt", a->prompt, "The text prompt (\"\" samples unconditionally)")->required();
+  sub->add_option("--out", a->out, "Output folder: 000.png, 001.png, ... and grid.png (or give -o)");
+  sub->add_option("-o,--output", a->output,
+                  "Output file instead of --out: one PNG, the image (or with --count > 1 the grid of all)");
   sub->add_option("--count", a->count, "Number of images")->capture_default_str();
   sub->add_option("--steps", a->steps,
                   "Sampler steps: one model evaluation each, except heun (2 per step but the last: 2 steps - 1); "
                   "ddpm always takes all T")
       ->capture_default_str();
-  sub->add_option("--sampler", a->sampler,
-                  "ddim, ddpm, euler, euler_a (Euler ancestral), heun, or dpmpp_2m (DPM-Solver++(2M), also "
-                  "'dpm++2m'; made for 10-20 steps, Lu et al. 2022)")
+  add_sampler_options(sub, &a->s, "DDIM eta: 0 deterministic, 1 DDPM-like noise (ddim only)");
+  sub->add_option("--guidance,--cfg-scale", a->guidance, "Classifier-free guidance scale (1: none)")
       ->capture_default_str();
-  sub->add_option("--sigmas", a->sigmas,
-                  "Noise levels of euler, euler_a, heun and dpmpp_2m: karras (Karras et al. 2022, rho 7) or uniform "
-                  "(uniform in the timestep, like ddim)")
+  sub->add_option("-s,--seed", a->seed, "Seed of the starting noise (-1: a random seed, printed)")
       ->capture_default_str();
-  sub->add_option("--eta", a->eta, "DDIM eta: 0 deterministic, 1 DDPM-like noise (ddim only)")->capture_default_str();
-  sub->add_option("--guidance", a->guidance, "Classifier-free guidance scale (1: none)")->capture_default_str();
-  sub->add_option("--seed", a->seed, "Seed of the starting noise")
-      ->capture_default_str()
-      ->check(non_negative_integer());
   sub->add_option("--batch", a->batch, "Images per network call")->capture_default_str();
   sub->add_option("--threads", a->threads, "Threads (0: every core)")->capture_default_str();
   sub->add_flag("--training-weights", a->raw_weights, "Use the raw training weights instead of the EMA weights");

@@ -100,7 +100,9 @@ TEST_CASE("bad command lines for every subcommand: exit 1, one line, nothing wri
       {{"sample", "--checkpoint", ckpt, "--prompt", "a bag", "--out", "o", "--guidance", "nan"}, "--guidance"},
       {{"sample", "--checkpoint", ckpt, "--prompt", "a bag", "--out", "o", "--eta", "-0.5"}, "--eta"},
       {{"sample", "--checkpoint", ckpt, "--prompt", "a bag"}, "--out"},
-      {{"sample", "--checkpoint", ckpt, "--prompt", "a bag", "--out", "o", "--seed", "-1"}, "--seed"},
+      {{"sample", "--checkpoint", ckpt, "--prompt", "a bag", "--out", "o", "--seed", "-2"}, "--seed"},
+      {{"sample", "--checkpoint", ckpt, "--prompt", "a bag", "-o", "bag.jpg"}, "does not end in .png"},
+      {{"sample", "--checkpoint", ckpt, "--prompt", "a bag", "-o", "bag.png", "--out", "o"}, "both given"},
       // info
       {{"info", "--checkpoint", ckpt, "--verbose"}, "--verbose"},
       {{"info", "--checkpoint"}, "--checkpoint"},

@@ -59,9 +59,10 @@ fs::path work_dir() {
 }
 
 // Runs build/tinydiff with `args` (one thread, quiet progress) in the test folder.
-Run run_tinydiff(const std::vector<std::string>& args) {
+// `prefix`: a command that runs tinydiff (e.g. setpriv with its options), or "".
+Run run_tinydiff(const std::vector<std::string>& args, const std::string& prefix = "") {
   const fs::path dir = work_dir();
-  std::string cmd = "cd " + quote(dir.string()) + " && OMP_NUM_THREADS=1 " + quote(kBinary);
+  std::string cmd = "cd " + quote(dir.string()) + " && OMP_NUM_THREADS=1 " + prefix + quote(kBinary);
   for (const auto& a : args) {
     cmd += ' ';
     cmd += quote(a);  // (not `" " + quote(a)`: GCC 12 warns falsely about it, -Wrestrict)
@@ -78,11 +79,12 @@ Run run_tinydiff(const std::vector<std::string>& args) {
 int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
 // A bad input: the exit code, and one line on stderr naming the problem (`what`) with a hint.
-void check_error(const std::vector<std::string>& args, int code, const std::string& what) {
+void check_error(const std::vector<std::string>& args, int code, const std::string& what,
+                 const std::string& prefix = "") {
   std::string cmd;
   for (const auto& a : args) cmd += a + " ";
-  INFO("tinydiff " << cmd);
-  const Run r = run_tinydiff(args);
+  INFO(prefix << "tinydiff " << cmd);
+  const Run r = run_tinydiff(args, prefix);
   INFO("stderr: " << r.err);
   CHECK(r.code == code);
   CHECK(count_lines(r.err) == 1);
@@ -147,6 +149,29 @@ TEST_CASE("tinydiff train -> sample -> info on a micro model", "[cli]") {
                     "heun", "--sigmas", "uniform", "--out", "images"});
   CHECK(r.code == 0);
   CHECK(r.out.find("(heun, 2 steps = 3 model evaluations, uniform sigmas, guidance") != std::string::npos);
+  // stable-diffusion.cpp's spellings: -p, -o FILE.png (one file), -s -1 (a random seed, printed), --cfg-scale,
+  // --sampling-method. Two random seeds differ (a fixed "random" seed would print the same number twice).
+  std::vector<std::string> seeds;
+  for (int run = 0; run < 2; ++run) {
+    fs::remove(work_dir() / "bag.png");
+    r = run_tinydiff({"sample", "--checkpoint", ckpt, "-p", "a bag", "-o", "bag.png", "-s", "-1", "--cfg-scale", "2",
+                      "--sampling-method", "euler", "--steps", "2"});
+    INFO("stdout: " << r.out << "\nstderr: " << r.err);
+    CHECK(r.code == 0);
+    CHECK(r.out.find("(euler, 2 steps, karras sigmas, guidance 2, seed ") != std::string::npos);
+    CHECK(r.out.find("tinydiff: wrote bag.png\n") != std::string::npos);
+    CHECK(read_file((work_dir() / "bag.png").string()).substr(1, 3) == "PNG");
+    const size_t at = r.out.find("seed ");
+    REQUIRE(at != std::string::npos);
+    seeds.push_back(r.out.substr(at + 5, r.out.find(',', at) - at - 5));
+  }
+  CHECK(seeds[0] != seeds[1]);
+  // -s 7 is --seed 7: the same picture twice.
+  r = run_tinydiff({"sample", "--checkpoint", ckpt, "-p", "a bag", "-o", "s7a.png", "-s", "7", "--steps", "2"});
+  CHECK(r.code == 0);
+  r = run_tinydiff({"sample", "--checkpoint", ckpt, "-p", "a bag", "-o", "s7b.png", "--seed", "7", "--steps", "2"});
+  CHECK(r.code == 0);
+  CHECK(read_file((work_dir() / "s7a.png").string()) == read_file((work_dir() / "s7b.png").string()));
 
   r = run_tinydiff({"info", "--checkpoint", ckpt});
   CHECK(r.code == 0);
@@ -154,6 +179,19 @@ TEST_CASE("tinydiff train -> sample -> info on a micro model", "[cli]") {
   CHECK(r.out.find("3 steps on 'fashion'") != std::string::npos);
   CHECK(r.out.find(" sneaker") != std::string::npos);  // the vocabulary
   CHECK(r.out.find("76,441") != std::string::npos);    // the micro config's parameter count
+  // --json: the same facts for scripts (one object; the numbers as numbers).
+  const Run j = run_tinydiff({"info", "--checkpoint", ckpt, "--json"});
+  CHECK(j.code == 0);
+  CHECK(j.out.rfind("{\n", 0) == 0);
+  CHECK(j.out.find("\"total\": 76441") != std::string::npos);
+  CHECK(j.out.find("\"step\": 3,") != std::string::npos);
+  CHECK(j.out.find("\"dataset\": \"fashion\"") != std::string::npos);
+  CHECK(j.out.find("\"sneaker\"") != std::string::npos);
+  // The checkpoint names the tinydiff that wrote it, as --version does.
+  const Run v = run_tinydiff({"--version"});
+  CHECK(v.code == 0);
+  REQUIRE(v.out.rfind("tinydiff 0.", 0) == 0);
+  CHECK(r.out.find("written by   " + v.out.substr(0, v.out.find('\n')) + "\n") != std::string::npos);
 }
 
 TEST_CASE("bad command lines: exit code 1 and one line naming the problem", "[cli]") {
@@ -234,11 +272,13 @@ TEST_CASE("bad files and folders: exit code 2, one line, nothing left behind", "
   check_error({"train", "--out", "garbage.safetensors", "--steps", "3", "--dataset", "shapes"}, 2, "is a file");
   check_error({"sample", "--checkpoint", ckpt, "--prompt", "a bag", "--out", "garbage.safetensors/y"}, 2,
               "cannot create the folder");
-  if (::geteuid() != 0) {  // root may write anywhere
-    fs::create_directories(dir / "readonly");
-    fs::permissions(dir / "readonly", fs::perms::owner_read | fs::perms::owner_exec);
-    check_error({"sample", "--checkpoint", ckpt, "--prompt", "a bag", "--out", "readonly/y"}, 2, "readonly/y");
-  }
+  // A folder its user may not write. Root writes anywhere, so as root (how CI runs) tinydiff runs without the
+  // two capabilities that let root ignore file permissions (setpriv, util-linux: Debian's essential set).
+  fs::create_directories(dir / "readonly");
+  fs::permissions(dir / "readonly", fs::perms::owner_read | fs::perms::owner_exec);
+  const std::string as_user = ::geteuid() == 0 ? "setpriv --bounding-set=-dac_override,-dac_read_search -- " : "";
+  check_error({"sample", "--checkpoint", ckpt, "--prompt", "a bag", "--out", "readonly/y"}, 2, "readonly/y", as_user);
+  CHECK(fs::is_empty(dir / "readonly"));
   check_error({"sample", "--checkpoint", ckpt, "--prompt", "a bag", "--out", "/proc/tinydiff/y"}, 2,
               "cannot create the folder");
   CHECK_FALSE(fs::exists(dir / "x"));
