@@ -15,6 +15,8 @@
 #include <iterator>
 #include <memory>
 
+#include "nn/atomic_file.h"
+
 namespace tinydiff {
 
 namespace {
@@ -56,15 +58,10 @@ std::string encode_png(const Tensor& image, double lo, double hi) {
 
 void save_png(const std::string& path, const Tensor& image, double lo, double hi) {
   const std::string png = encode_png(image, lo, hi);
-  const std::string tmp = path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  TD_CHECK(f != nullptr, "save_png",
-           fmt::format("cannot write '{}': check that the folder exists and is writable", path));
-  const bool written = std::fwrite(png.data(), 1, png.size(), f) == png.size();
-  const bool closed = std::fclose(f) == 0;
-  if (!written || !closed || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error("save_png", fmt::format("writing '{}' failed (disk full or folder not writable?)", path));
+  try {
+    write_file_atomic(path, png);  // readers see the old file or the new one, never half of it (nn/atomic_file.h)
+  } catch (const Error& e) {
+    throw Error("save_png", fmt::format("cannot write '{}': {}", path, e.what()));
   }
 }
 
