@@ -28,7 +28,8 @@ struct PredictionCase {
 
 }  // namespace
 
-TEST_CASE("tinydiff train --prediction v and --loss-weight min-snr reach the checkpoint, info and sample", "[cli]") {
+TEST_CASE("tinydiff train --prediction v and --loss-weight min-snr reach the checkpoint, info and sample",
+          "[cli][slow]") {
   const fs::path dir = fresh_dir("prediction");
   const std::vector<PredictionCase> cases = {
       {"v", {"--prediction", "v"}, Prediction::V, "predicts v", "loss weight none"},

@@ -157,7 +157,7 @@ TEST_CASE("kill -9 at random moments: the last checkpoint always loads, and resu
 }
 
 TEST_CASE("N steps equal N/2 + --resume + N/2 bit for bit at 2 threads, same seed and threads, same bits",
-          "[cli][reliability][resume]") {
+          "[cli][reliability][resume][slow]") {
   constexpr int64_t kSteps = 8;
   const fs::path dir = fresh_dir("resume");
   const fs::path one = dir / "one", again = dir / "again", halves = dir / "halves";

@@ -8,7 +8,7 @@
 
 using namespace tinydiff;
 
-TEST_CASE("the detector reads back every attribute combination of generated images", "[shapes][detector]") {
+TEST_CASE("the detector reads back every attribute combination of generated images", "[shapes][detector][slow]") {
   Generator gen(2);
   const auto all = all_shape_attributes();
   REQUIRE(all.size() == 378);
