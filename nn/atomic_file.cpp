@@ -7,8 +7,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 #include <vector>
 
 #include "tensor/error.h"
@@ -70,6 +73,11 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
   if (const int err = write_all(fd, bytes); err != 0) fail("write", err, true);
   if (::fsync(fd) != 0) fail("fsync", errno, true);
   if (::close(fd) != 0) fail("close", errno, false);
+
+  // A testing hook (tests/apps/test_reliability.cpp): TINYDIFF_TEST_PAUSE_BEFORE_RENAME_MS=N holds the finished
+  // temporary file N milliseconds before the rename, so that a test can kill the process inside a write for certain.
+  if (const char* pause = std::getenv("TINYDIFF_TEST_PAUSE_BEFORE_RENAME_MS"))
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::strtol(pause, nullptr, 10)));
 
   // 3. Atomically put it in place.
   if (::rename(temp.c_str(), path.c_str()) != 0) fail("rename", errno, false);

@@ -102,6 +102,31 @@ TEST_CASE("kill -9 at random moments: the last checkpoint always loads, and resu
   int64_t last_step = 0;
   int in_startup = 0, in_write = 0, before_save = 0, elsewhere = 0;
   size_t temps = 0;
+
+  // First one kill for certain inside a checkpoint write: the writer holds each finished temporary file 1 s
+  // before its rename (a testing hook of nn/atomic_file.cpp), and the kill lands once step 1's checkpoint is in
+  // place and step 2's temporary file has appeared. Step 1's checkpoint must load; the temporary file stays.
+  {
+    Launch launch = tinydiff_launch(train_args(crashed, kSteps, 2, {"--checkpoint-every", "1"}));
+    launch.env.push_back("TINYDIFF_TEST_PAUSE_BEFORE_RENAME_MS=1000");
+    Child c(launch, dir, "kill_in_write");
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
+    while (!(fs::exists(crashed / "checkpoint.safetensors") && !temp_files(crashed).empty()) && c.running() &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    c.signal(SIGKILL);
+    const Ended e = c.wait();
+    INFO("the kill inside a write: " << e.err);
+    REQUIRE_FALSE(e.exited);
+    CHECK(e.signal == SIGKILL);
+    temps = temp_files(crashed).size();
+    CHECK(temps == 1);  // killed between writing the temporary file and renaming it
+    TrainedModel m;
+    REQUIRE_NOTHROW(m = load_trained_model((crashed / "checkpoint.safetensors").string()));
+    CHECK(m.step == 1);
+    last_step = m.step;
+    ++in_write;
+  }
   for (int kill = 0; kill < 8; ++kill) {
     const bool resume = fs::exists(crashed / "checkpoint.safetensors");
     std::vector<std::string> extra = {"--checkpoint-every", "1"};
@@ -144,6 +169,7 @@ TEST_CASE("kill -9 at random moments: the last checkpoint always loads, and resu
       ++elsewhere;
     temps = t;
   }
+  CHECK(in_write >= 1);
   WARN("kills: " << in_startup << " before the first checkpoint, " << in_write << " inside a checkpoint write, "
                  << before_save << " between logging and saving, " << elsewhere << " elsewhere in a step");
 
