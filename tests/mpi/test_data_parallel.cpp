@@ -39,12 +39,15 @@ double max_weight_diff(const fs::path& a, const fs::path& b) {
   return worst;
 }
 
-// The logged losses of a run.
-std::vector<double> losses(const fs::path& run) {
+// The logged values of `key` ("loss", "grad_norm") of a run, one per step.
+std::vector<double> logged(const fs::path& run, const char* key) {
   std::vector<double> out;
-  for (const auto& j : json_lines(run / "log.jsonl")) out.push_back(j.at("loss").get<double>());
+  for (const auto& j : json_lines(run / "log.jsonl")) out.push_back(j.at(key).get<double>());
   return out;
 }
+
+// The logged losses of a run.
+std::vector<double> losses(const fs::path& run) { return logged(run, "loss"); }
 
 // N ranks differ from one process only in the order of float32 sums: each rank's forward and
 // backward run on fewer rows (other GEMM blocking; the weight gradients sum over the shard, not
@@ -130,6 +133,12 @@ TEST_CASE("2 ranks x 1 thread train like 1 rank, with an even and an uneven batc
     REQUIRE(la.size() == static_cast<size_t>(kSteps));
     REQUIRE(lb.size() == static_cast<size_t>(kSteps));
     for (size_t i = 0; i < la.size(); ++i) CHECK(std::fabs(la[i] - lb[i]) <= kLossTolerance * std::fabs(la[i]));
+    // The all-reduced gradient itself, through its logged norm (taken before clipping): a gradient mis-scaled
+    // alike on every rank (summed instead of averaged over the ranks) moves AdamW's steps and the weights hardly
+    // at all, since AdamW divides the scale out, but doubles this norm. Reduction order moves it by ~1e-6.
+    const std::vector<double> ga = logged(dir / "one", "grad_norm"), gb = logged(dir / "two", "grad_norm");
+    REQUIRE(ga.size() == gb.size());
+    for (size_t i = 0; i < ga.size(); ++i) CHECK(std::fabs(ga[i] - gb[i]) <= 1e-4 * std::fabs(ga[i]));
     // The random streams do not depend on the number of ranks: the same states after the run.
     const auto ma = checkpoint_metadata(dir / "one" / "checkpoint.safetensors");
     const auto mb = checkpoint_metadata(dir / "two" / "checkpoint.safetensors");
