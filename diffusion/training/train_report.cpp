@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "nn/atomic_file.h"
@@ -17,8 +18,6 @@
 
 namespace tinydiff {
 namespace {
-
-std::string json_number(double v) { return std::isfinite(v) ? fmt::format("{}", v) : std::string("null"); }
 
 // The step of a log line written by format_log_entry ({"step":N,...}); -1 when unreadable.
 int64_t line_step(const std::string& line) {
@@ -33,11 +32,18 @@ int64_t line_step(const std::string& line) {
 }  // namespace
 
 std::string format_log_entry(const LogEntry& e) {
-  std::string s = fmt::format(R"({{"step":{},"loss":{},"lr":{},"grad_norm":{},"steps_per_s":{:.4g},"elapsed":{:.3f})",
-                              e.step, json_number(e.loss), json_number(e.lr), json_number(e.grad_norm),
-                              std::isfinite(e.steps_per_s) ? e.steps_per_s : 0.0, e.elapsed);
-  if (e.skipped) s += R"(,"skipped":true)";
-  return s + "}";
+  // One compact JSON object, keys in this order; JSON has no NaN or infinity, so a non-finite loss, learning
+  // rate or gradient norm is written as null. The rate keeps 4 significant digits, the time milliseconds.
+  const auto number = [](double v) { return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(); };
+  nlohmann::ordered_json j;
+  j["step"] = e.step;
+  j["loss"] = number(e.loss);
+  j["lr"] = number(e.lr);
+  j["grad_norm"] = number(e.grad_norm);
+  j["steps_per_s"] = std::stod(fmt::format("{:.4g}", std::isfinite(e.steps_per_s) ? e.steps_per_s : 0.0));
+  j["elapsed"] = std::round(e.elapsed * 1000.0) / 1000.0;
+  if (e.skipped) j["skipped"] = true;
+  return j.dump();
 }
 
 TrainLog::TrainLog(std::string path, int64_t keep_up_to_step) : path_(std::move(path)) {

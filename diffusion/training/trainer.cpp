@@ -388,9 +388,9 @@ TrainResult Trainer::run(const std::function<bool()>& stop) {
       group_thousands(s.model->text_encoder.parameter_count()), group_thousands(s.model->unet.parameter_count()),
       training_step_flops(s.config, o.batch) / 1e9, o.dataset, s.tokenizer->vocab_size()));
   progress.message(fmt::format(
-      "batch {}, AdamW lr {} (warm-up {}, {}), EMA {}, caption dropout {}, clip {}, {} threads; output in {}", o.batch,
+      "batch {}, AdamW lr {} (warm-up {}, {}), EMA {}, caption dropout {}, clip {}, {} thread{}; output in {}", o.batch,
       o.lr, o.warmup, o.lr_decay == "cosine" ? fmt::format("cosine to step {}", o.steps) : "then constant", o.ema_decay,
-      o.caption_dropout, o.grad_clip, omp_get_max_threads(), o.out_dir));
+      o.caption_dropout, o.grad_clip, omp_get_max_threads(), omp_get_max_threads() == 1 ? "" : "s", o.out_dir));
   if (!s.data_summary.empty()) {
     for (const std::string& line : s.data->describe()) {
       if (line.rfind("warning: ", 0) != 0)
