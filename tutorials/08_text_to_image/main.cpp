@@ -70,9 +70,10 @@ std::vector<std::string> class_labels() {
 int tutorial_main(int argc, char** argv) {
   const TutorialArgs args = parse_tutorial_args(argc, argv, "08_text_to_image",
                                                 "train a text-to-image model on Fashion-MNIST, sample every class",
-                                                /*accepts_checkpoint=*/true);
+                                                /*accepts_checkpoint=*/true, /*accepts_sampler=*/true);
   const int64_t K = args.quick ? 1 : 8;               // samples per class prompt
-  const int64_t sampler_steps = args.quick ? 4 : 50;  // DDIM steps
+  const int64_t sampler_steps = args.quick ? 4 : 50;  // sampler steps (DDIM unless --sampler says otherwise)
+  const std::string sampler = sampler_label(args.sampler);
 
   heading("1. Captions and images");
   {
@@ -152,15 +153,15 @@ int tutorial_main(int argc, char** argv) {
   //! [generate]
   GenerateOptions gen_opt;
   gen_opt.sampler =
-      image_sampler_options(SamplerKind::Ddim, sampler_steps);  // DDIM, eta = 0, x0_hat clipped to [-1, 1]
-  gen_opt.guidance = 3.0;                                       // classifier-free guidance (tutorial 9)
+      image_sampler_options(args.sampler, sampler_steps);  // DDIM (eta = 0) by default, x0_hat clipped to [-1, 1]
+  gen_opt.guidance = 3.0;                                  // classifier-free guidance (tutorial 9)
   Generator noise(2024);
   const Tensor x_T = noise.normal({static_cast<int64_t>(prompts.size()), C, S, S});  // pure noise
   auto start = std::chrono::steady_clock::now();
   const Tensor samples = generate_images(*tm.model, *tm.tokenizer, tm.schedule, prompts, x_T, noise, gen_opt);
   //! [generate]
-  fmt::print("{} images, {} DDIM steps, guidance {}: {:.1f} s\n", samples.size(0), sampler_steps, gen_opt.guidance,
-             seconds_since(start));
+  fmt::print("{} images, {} {} steps, guidance {}: {:.1f} s\n", samples.size(0), sampler_steps, sampler,
+             gen_opt.guidance, seconds_since(start));
 
   // Real images in the same layout (the first K of each class), and each sample's nearest training image.
   const FashionMnist train = load_fashion_mnist(FashionSplit::Train, kFashionMnistDir, args.quick ? 2000 : -1);
@@ -203,7 +204,7 @@ int tutorial_main(int argc, char** argv) {
   // rows (PNG size: a kilobyte or two per small image, so not all 80).
   const int64_t near_rows = std::min<int64_t>(K, 3);
   Chart gen_panel = grid_chart(
-      samples, 10, fmt::format("generated, guidance {}, {} DDIM steps", gen_opt.guidance, sampler_steps), names);
+      samples, 10, fmt::format("generated, guidance {}, {} {} steps", gen_opt.guidance, sampler_steps, sampler), names);
   Chart near_panel =
       grid_chart(concat(std::vector<Tensor>(nearest.begin(), nearest.begin() + 10 * near_rows), 0), 10,
                  fmt::format("the nearest training image of each sample in rows 1-{}", near_rows), names);
@@ -218,10 +219,10 @@ int tutorial_main(int argc, char** argv) {
   std::vector<int64_t> timestep_of;                    // 0-based timestep of each sampler step
   //! [trajectory]
   GenerateOptions one = gen_opt;
-  std::get<DdimOptions>(one.sampler).callback = [&](int64_t step, int64_t t, const Tensor& x_t, const Tensor& x0_hat) {
+  set_step_callback(one.sampler, [&](int64_t step, int64_t t, const Tensor& x_t, const Tensor& x0_hat) {
     steps[step] = {x_t.clone(), x0_hat.clone()};  // the input of this step and the model's guess of x_0
     timestep_of.push_back(t);
-  };
+  });
   Generator one_noise(7);
   const Tensor x_T1 = one_noise.normal({1, C, S, S});
   const Tensor final_image =
@@ -231,7 +232,8 @@ int tutorial_main(int argc, char** argv) {
       args.quick ? std::vector<int64_t>{0, 1, 2, 3} : std::vector<int64_t>{0, 5, 10, 20, 30, 35, 40, 45, 49};
   std::vector<Tensor> top, bottom;
   std::vector<std::string> labels;
-  fmt::print("prompt \"{}\", {} DDIM steps, guidance {}\n", fashion_class_prompt(label), sampler_steps, one.guidance);
+  fmt::print("prompt \"{}\", {} {} steps, guidance {}\n", fashion_class_prompt(label), sampler_steps, sampler,
+             one.guidance);
   fmt::print("{:>5} {:>6} {:>12} {:>10} {:>24} {:>22}\n", "step", "t", "sqrt(abar_t)", "std(x_t)",
              "RMS(x0_hat - final x_0)", "RMS(x_t - final x_0)");
   for (int64_t s : shown) {

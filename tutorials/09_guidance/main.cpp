@@ -70,8 +70,8 @@ FashionClassifierReport judge(FashionClassifier& clf, bool quick) {
 
 // The lesson's program; main() runs it through run_program (one-line errors, documented exit codes).
 int tutorial_main(int argc, char** argv) {
-  const TutorialArgs args =
-      parse_tutorial_args(argc, argv, "09_guidance", "classifier-free guidance: accuracy against diversity", true);
+  const TutorialArgs args = parse_tutorial_args(argc, argv, "09_guidance",
+                                                "classifier-free guidance: accuracy against diversity", true, true);
   const int64_t sampler_steps = args.quick ? 4 : 50;
 
   heading("1. A trained model (the recipe of tutorial 8)");
@@ -186,7 +186,7 @@ int tutorial_main(int argc, char** argv) {
   std::vector<std::string> row_labels;
   for (double w : grid_scales) {
     GenerateOptions opt;
-    opt.sampler = image_sampler_options(SamplerKind::Ddim, sampler_steps);
+    opt.sampler = image_sampler_options(args.sampler, sampler_steps);  // DDIM unless --sampler says otherwise
     opt.guidance = w;
     Generator unused(0);  // DDIM with eta = 0 draws no noise
     grid_images.push_back(generate_images(model, tok, schedule, prompts, x_T, unused, opt));
@@ -242,7 +242,8 @@ int tutorial_main(int argc, char** argv) {
   const double real_accuracy = classification_accuracy(
       clf, real_images, Tensor::from_indices(real_labels, {static_cast<int64_t>(real_labels.size())}));
   const double real_diversity = diversity(real_images, real_labels);
-  fmt::print("{} images per class prompt, {} DDIM steps, the same noise for every w\n", per_class, sampler_steps);
+  fmt::print("{} images per class prompt, {} {} steps, the same noise for every w\n", per_class, sampler_steps,
+             sampler_label(args.sampler));
   fmt::print("real test images ({} per class): accuracy {:.3f}, diversity {:.3f}\n", per_class, real_accuracy,
              real_diversity);
   fmt::print("{:>5} {:>9} {:>10} {:>9}\n", "w", "accuracy", "diversity", "seconds");
@@ -252,7 +253,7 @@ int tutorial_main(int argc, char** argv) {
   std::string trade_labels;
   for (double w : scales) {
     GenerateOptions opt;
-    opt.sampler = image_sampler_options(SamplerKind::Ddim, sampler_steps);
+    opt.sampler = image_sampler_options(args.sampler, sampler_steps);  // DDIM unless --sampler says otherwise
     opt.guidance = w;
     Generator unused(0);
     const auto start = std::chrono::steady_clock::now();

@@ -1,5 +1,6 @@
 /// \file
-/// \brief The command line every tutorial program shares: `--quick` and `--out DIR`.
+/// \brief The command line every tutorial program shares: `--quick` and `--out DIR` (and, where a tutorial
+/// accepts them, `--checkpoint FILE` and `--sampler NAME`).
 ///
 /// Each tutorial is a runnable program. In full mode it does the real amount of work (a full
 /// training run, the full sampling loops) in under two minutes on two cores; `--quick` shrinks
@@ -29,6 +30,8 @@
 
 #include <string>
 
+#include "diffusion/sampling/sampler.h"
+
 namespace tinydiff::tutorial {
 
 /// What the command line asked for.
@@ -36,19 +39,25 @@ struct TutorialArgs {
   bool quick = false;      ///< `--quick`: small loops, for CI
   std::string out;         ///< `--out DIR`: the output folder (exists after parsing)
   std::string checkpoint;  ///< `--checkpoint FILE` (only where accepted): a trained model to reuse; empty: none
+  /// `--sampler NAME` (only where accepted): ddim (the default), ddpm, euler, euler_a, heun or dpmpp_2m.
+  SamplerKind sampler = SamplerKind::Ddim;
 
   /// `out` joined with a file name.
   std::string path(const std::string& file) const;
 };
 
 /// Parses `--quick`, `--out DIR` and `--help` (which prints a usage line naming the tutorial and
-/// its one-line `summary`, then exits), and `--checkpoint FILE` when `accepts_checkpoint` (the
-/// tutorials that train a text-to-image model can reuse one instead). Creates the output folder.
+/// its one-line `summary`, then exits), `--checkpoint FILE` when `accepts_checkpoint` (the
+/// tutorials that train a text-to-image model can reuse one instead) and `--sampler NAME` when
+/// `accepts_sampler` (the tutorials that sample one). Creates the output folder.
 /// Throws ProgramError (tensor/program.h; run_program prints it as one line) with kExitUsage on an
 /// unknown argument or an option without its value, and with kExitBadFile when the checkpoint
 /// file does not exist or the output folder cannot be created.
 TutorialArgs parse_tutorial_args(int argc, char** argv, const std::string& name, const std::string& summary,
-                                 bool accepts_checkpoint = false);
+                                 bool accepts_checkpoint = false, bool accepts_sampler = false);
+
+/// How the tutorials print a sampler in their output: "DDIM" for ddim, else its name ("dpmpp_2m").
+std::string sampler_label(SamplerKind kind);
 
 /// Prints a section heading to stdout ("== title ==" with a blank line before), so a tutorial's
 /// console output reads like its lesson.
