@@ -91,7 +91,9 @@ void warn_about_prompt(const Tokenizer& tokenizer, const std::string& prompt, co
                               tokenizer.max_length(), tokenizer.max_length() - 1));
 }
 
-void run_sample(const SampleArgs& a, const CLI::App& sub) {
+void run_sample(const SampleArgs& given, const CLI::App& sub) {
+  SampleArgs a = given;
+  if (!a.output.empty() && sub.count("--count") == 0) a.count = 1;  // -o FILE.png: one image unless --count says
   check_args(a);
   const SamplerChoice choice = parse_sampler_args(a.s, sub);
   const SamplerKind kind = choice.kind;
@@ -217,7 +219,7 @@ void add_sample_command(CLI::App& app) {
   sub->add_option("-p,--prompt", a->prompt, "The text prompt (\"\" samples unconditionally)")->required();
   sub->add_option("--out", a->out, "Output folder: 000.png, 001.png, ... and grid.png (or give -o)");
   sub->add_option("-o,--output", a->output,
-                  "Output file instead of --out: one PNG, the image (or with --count > 1 the grid of all)");
+                  "Output file instead of --out: one image (with --count N > 1, the grid of all N)");
   sub->add_option("--count", a->count, "Number of images")->capture_default_str();
   sub->add_option("--steps", a->steps,
                   "Sampler steps: one model evaluation each, except heun (2 per step but the last: 2 steps - 1); "

@@ -158,7 +158,8 @@ TEST_CASE("tinydiff train -> sample -> info on a micro model", "[cli]") {
                       "--sampling-method", "euler", "--steps", "2"});
     INFO("stdout: " << r.out << "\nstderr: " << r.err);
     CHECK(r.code == 0);
-    CHECK(r.out.find("(euler, 2 steps, karras sigmas, guidance 2, seed ") != std::string::npos);
+    CHECK(r.out.find("sampling 1 image of \"a bag\" (euler, 2 steps, karras sigmas, guidance 2, seed ") !=
+          std::string::npos);
     CHECK(r.out.find("tinydiff: wrote bag.png\n") != std::string::npos);
     CHECK(read_file((work_dir() / "bag.png").string()).substr(1, 3) == "PNG");
     const size_t at = r.out.find("seed ");
